@@ -1,0 +1,92 @@
+"""Retrieval-augmented baselines (LaMP, Salemi et al. 2023; the retrieval rows Persona-Plug compares against).
+
+Each method ranks the question's own profile (reference 2.6: query and documents from the task spec), takes
+the ``k`` best items and builds LaMP's prompt under the token budget (benchmark/prompts.py), then asks the shared
+backbone under the run's answer mode. Nothing is trained; rankings and embeddings are cached in the store.
+
+    bm25     rank_bm25 BM25Okapi semantics over whitespace tokens (k1, b, epsilon as LaMP's library defaults)
+    dense    the run's embedder (configs/base.yaml ``embedder``): MiniLM here, Contriever or bge by id on a GPU
+    recency  latest ``date`` first; profile order where dates are missing
+    random   a seeded permutation per question (run seed, question id)
+
+``k`` is swept by the YAML (``sweep: {k: [1, 4]}``): one run row per value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
+
+from baselines.base import Method, MethodConfig
+from baselines.registry import register_method
+from benchmark.example import Example
+from benchmark.prompts import rag_prompts
+from benchmark.retrieval import Ranker, make_ranker
+
+
+@dataclass
+class RagConfig(MethodConfig):
+    k: int = 1                       # profile items in the prompt (LaMP: 1 for zero-shot LLMs; 1, 2, 4 ablations)
+
+
+@dataclass
+class BM25Config(RagConfig):
+    k1: float = 1.5                  # rank_bm25 defaults, as LaMP uses them
+    b: float = 0.75
+    epsilon: float = 0.25            # floor for negative idf: epsilon * average idf
+
+
+@dataclass
+class RandomConfig(RagConfig):
+    seed: int | None = None          # None: the run's seed
+
+
+class RagMethod(Method):
+    """Rank, take k, prompt, answer. Subclasses name their retriever and its options."""
+    Config: ClassVar[type] = RagConfig
+    retriever: ClassVar[str] = ""
+    grid_order: ClassVar[int] = 20           # after the LLM-free references, before methods reusing the caches
+
+    def ranker_options(self) -> dict[str, Any]:
+        return {}
+
+    def ranker(self) -> Ranker:
+        return make_ranker(self.retriever, self.ctx, **self.ranker_options())
+
+    def predict(self, examples: Sequence[Example]) -> list[str]:
+        k = int(self.cfg.k)
+        if k < 1:
+            raise ValueError(f"configs/methods/{self.name}.yaml: method.k must be >= 1, got {k}")
+        self.last_prompts = rag_prompts(self.ctx, examples, self.ranker(), k)
+        self.last_raw, final = self.ctx.lm.answer(self.last_prompts)
+        return final
+
+    def cost(self) -> dict[str, Any]:
+        return {"trainable_params": 0, "stored_bytes_per_user": 0, "retriever": self.retriever, "k": int(self.cfg.k)}
+
+
+@register_method("bm25")
+class BM25(RagMethod):
+    Config = BM25Config
+    retriever = "bm25"
+
+    def ranker_options(self) -> dict[str, Any]:
+        return {"k1": float(self.cfg.k1), "b": float(self.cfg.b), "epsilon": float(self.cfg.epsilon)}
+
+
+@register_method("dense")
+class Dense(RagMethod):
+    retriever = "dense"
+
+
+@register_method("recency")
+class Recency(RagMethod):
+    retriever = "recency"
+
+
+@register_method("random")
+class Random(RagMethod):
+    Config = RandomConfig
+    retriever = "random"
+
+    def ranker_options(self) -> dict[str, Any]:
+        return {} if self.cfg.seed is None else {"seed": int(self.cfg.seed)}

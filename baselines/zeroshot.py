@@ -1,0 +1,19 @@
+"""Zero-shot: the official LaMP input, unchanged, to the backbone (LaMP's "non-personalised" row).
+
+Batched and length-sorted by the LanguageModel; greedy by default (``decoding.num_beams`` for beam search);
+max new tokens from the task spec; the run's answer mode applies (benchmark.lm.answer).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from baselines.base import Method
+from baselines.registry import register_method
+from benchmark.example import Example
+
+
+@register_method("zeroshot")
+class ZeroShot(Method):
+    def predict(self, examples: Sequence[Example]) -> list[str]:
+        self.last_raw, final = self.ctx.lm.answer([ex.input for ex in examples])
+        return final

@@ -1,0 +1,133 @@
+"""Persona-Plug's training and prediction data: items, the frozen history table, augmentation, loaders.
+
+Mirrors the official data path (reference.md 1.2-1.3, ``aggr_id.py`` + ``PersonalDataset_profile.py``):
+
+* a question's history is its own profile (train and eval alike), each item embedded once with the *frozen*
+  embedder as ``spec.history_text(item)`` through the shared content-hash store
+  (``benchmark.retrieval.embed_texts``); the vectors form one table ``[N, De]`` and an item keeps row indices;
+* the query of the input encoder is ``spec.embedder_query(input)`` (the embedder adds its query instruction);
+* training augmentation (``aggr_id.py`` step 4), **seeded** here (the original is not): every question with more
+  than 2 history items gets ``copies`` extra copies, each with ``int(n * U(0, 0.5)) + 1`` items deleted, the kept
+  ones in ``random.sample`` order; the original is kept too (x11 for the paper's 10 copies);
+* the last ``cap`` history items in list order are used (``his_id[-512:]``): for an original profile, oldest
+  first, that is the most recent ``cap``.
+
+Prediction under DDP/FSDP shards with a *padding* ``DistributedSampler`` (every rank runs the same number of
+batches, which sharded parameters need); the duplicates it adds are removed by example id after gathering.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from benchmark.example import Example
+from personaplug.model import pad_history
+
+
+@dataclass(frozen=True)
+class PlugItem:
+    id: str                      # example id (augmented copies share their original's id)
+    prompt: str                  # the LLM input text (official LaMP input, or the RAG prompt)
+    target: str | None           # gold output (training); None when predicting
+    query: str                   # text for the input encoder
+    history: tuple[int, ...]     # rows of the history table, in profile order
+
+
+def history_table(ctx, examples: Sequence[Example]) -> tuple[torch.Tensor, list[tuple[int, ...]]]:
+    """Embed every distinct history text once -> table ``[N, De]`` and, per example, its row indices."""
+    from benchmark.retrieval import embed_texts
+
+    texts: dict[str, int] = {}
+    rows = []
+    for ex in examples:
+        rows.append(tuple(texts.setdefault(ctx.spec.history_text(item), len(texts)) for item in ex.profile))
+    table = embed_texts(ctx, ctx.store, list(texts)) if texts else torch.zeros(0, ctx.embedder.dim)
+    table = torch.as_tensor(table, dtype=torch.float32)                                 # [N, De]
+    if table.shape != (len(texts), ctx.embedder.dim):
+        raise ValueError(f"personaplug/data.py: embed_texts returned {tuple(table.shape)} for {len(texts)} texts "
+                         f"of dim {ctx.embedder.dim}")
+    return table, rows
+
+
+def make_items(ctx, examples: Sequence[Example], prompts: Sequence[str], rows: Sequence[tuple[int, ...]],
+               *, with_targets: bool) -> list[PlugItem]:
+    items = []
+    for ex, prompt, hist in zip(examples, prompts, rows, strict=True):
+        if with_targets and ex.gold is None:
+            raise ValueError(f"personaplug/data.py: training example {ex.id!r} has no gold output")
+        items.append(PlugItem(id=ex.id, prompt=prompt, target=ex.gold if with_targets else None,
+                              query=ctx.spec.embedder_query(ex.input), history=hist))
+    return items
+
+
+def augment(items: Sequence[PlugItem], copies: int, seed: int) -> list[PlugItem]:
+    """The official history-deletion augmentation, seeded (reference 1.2 step 4)."""
+    rng = random.Random(f"pplug-augment:{seed}")
+    out: list[PlugItem] = []
+    for it in items:
+        out.append(it)
+        n = len(it.history)
+        if n <= 2:
+            continue
+        for _ in range(copies):
+            del_n = int(n * rng.uniform(0, 0.5)) + 1
+            out.append(replace(it, history=tuple(rng.sample(it.history, n - del_n))))
+    return out
+
+
+def split_by_user(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Hold out ``fraction`` of the *training* users (seeded) for checkpoint selection; never the eval split."""
+    users = sorted({ex.user_key for ex in examples})
+    rng = random.Random(f"pplug-select:{seed}")
+    rng.shuffle(users)
+    held = set(users[:max(1, round(fraction * len(users)))]) if fraction > 0 and len(users) > 1 else set()
+    return [ex for ex in examples if ex.user_key not in held], [ex for ex in examples if ex.user_key in held]
+
+
+class PlugBatches:
+    """Collate: items -> {ids, prompts, targets, queries, history [B, H, De], mask [B, H]}."""
+
+    def __init__(self, table: torch.Tensor, cap: int):
+        self.table, self.cap = table, int(cap)
+
+    def __call__(self, items: list[PlugItem]) -> dict[str, Any]:
+        vecs = [self.table[list(it.history[-self.cap:])] if it.history else self.table.new_zeros(0, self.table.shape[1])
+                for it in items]                                                         # each [n_b, De]
+        history, mask = pad_history(vecs, self.table.shape[1])                          # [B, H, De], [B, H]
+        return {"ids": [it.id for it in items], "prompts": [it.prompt for it in items],
+                "targets": [it.target for it in items], "queries": [it.query for it in items],
+                "history": history, "mask": mask}
+
+
+class PlugData(L.LightningDataModule):
+    """Loaders over one history table; the predict loader pads shards so every rank runs equally many batches."""
+
+    def __init__(self, table: torch.Tensor, *, train: Sequence[PlugItem] = (), val: Sequence[PlugItem] = (),
+                 predict: Sequence[PlugItem] = (), cap: int = 512, batch_size: int = 2,
+                 predict_batch_size: int = 8, seed: int = 0):
+        super().__init__()
+        self.collate = PlugBatches(table, cap)
+        self.train, self.val, self.predict = list(train), list(val), list(predict)
+        self.batch_size, self.predict_batch_size, self.seed = batch_size, predict_batch_size, seed
+
+    def train_dataloader(self) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, generator=gen,
+                          collate_fn=self.collate)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val, batch_size=self.predict_batch_size, collate_fn=self.collate)
+
+    def predict_dataloader(self) -> DataLoader:
+        world = self.trainer.world_size if self.trainer is not None else 1
+        sampler = None
+        if world > 1:
+            sampler = DistributedSampler(self.predict, num_replicas=world, rank=self.trainer.global_rank,
+                                         shuffle=False, drop_last=False)             # pads with repeats
+        return DataLoader(self.predict, batch_size=self.predict_batch_size, sampler=sampler,
+                          collate_fn=self.collate)

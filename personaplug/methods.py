@@ -1,0 +1,296 @@
+"""Registered Persona-Plug methods: ``pplug``, ``pplug_rag``, ``pplug_mean``, ``pplug_noinst``, ``tasktuned``.
+
+One class does the work (:class:`PersonaPlugMethod`); the variants differ only in a config field they pin:
+
+* ``pplug``        the official model (reference.md 1.4): instruction token + input-aware user token;
+* ``pplug_rag``    the same with LaMP's BM25 k=1 retrieval prompt as the LLM input (paper Table 3; not in the
+                   released code: trained and evaluated with the RAG prompt so both see the same input form);
+* ``pplug_mean``   ablation: the mean of the projected history instead of input-aware attention;
+* ``pplug_noinst`` ablation: no instruction token;
+* ``tasktuned``    the instruction token only (no user token): the same training, nothing personal, so
+                   ``pplug - tasktuned`` is what personalisation adds.
+
+``fit(train)`` trains one shared plug on the training questions (each with its own profile as history, as in the
+official code); the trainable state is cached in the store under a content key (backbone, embedder, task spec,
+training data, method config, seed), so a rerun with the same inputs skips training. ``predict`` returns final
+answers through ``ctx.lm.answer(prompts, prefix=soft_tokens)`` (the run's answer mode) and sets ``last_raw``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Optional, Sequence
+
+import lightning as L
+from omegaconf import OmegaConf
+
+from baselines.base import Method, MethodConfig
+from baselines.registry import register_method
+from benchmark.example import Example
+from benchmark.store import content_key
+from personaplug.data import PlugData, augment, history_table, make_items, split_by_user
+from personaplug.model import PersonaPlug
+from personaplug.module import PlugModule, make_trainer
+
+NAMESPACE = "pplug"
+FORMAT = 1            # bump when a code change can change the trained weights (invalidates cached plugs)
+NOT_IN_KEY = ("predict_batch_size", "progress_bar", "cache")
+
+
+@dataclass
+class PlugConfig(MethodConfig):
+    # model (personaplug/model.py)
+    mode: str = "attention"               # attention | mean
+    use_instruction: bool = True
+    use_user: bool = True
+    n_user_tokens: int = 1                # the official code has 1
+    temperature: float = 1.0              # attention temperature (the code's "/0.5" is commented out)
+    train_input_encoder: bool = True      # the official input encoder trains
+    soft_token_scale: Optional[float] = None  # null = the LLM's mean input-embedding norm
+    # data (personaplug/data.py)
+    history_cap: int = 512                # last-N history items
+    augment_copies: int = 10              # history-deletion copies per question with > 2 items
+    # optimisation (personaplug/module.py)
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    warmup_ratio: float = 0.05
+    epochs: int = 2
+    epochs_by_task: dict[str, int] = field(default_factory=lambda: {"LaMP_3": 1})
+    max_steps: int = -1                   # -1 = epochs decide
+    batch_size: int = 2
+    accumulate_grad_batches: int = 8
+    grad_clip: float = 1.0
+    select: str = "last"                  # last | dev_loss (held-out slice of TRAIN users)
+    select_fraction: float = 0.1
+    # Lightning Trainer
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"                # auto | ddp | fsdp | ...
+    precision: str = "auto"               # auto = bf16-mixed on GPU, 32 on CPU
+    predict_batch_size: int = 8
+    progress_bar: bool = False
+    cache: bool = True                    # reuse a trained plug from the store
+
+
+class PersonaPlugMethod(Method):
+    Config: ClassVar[type] = PlugConfig
+    pinned: ClassVar[dict[str, Any]] = {}    # config values that define a variant
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        for key, value in self.pinned.items():
+            if self.cfg[key] != value:
+                raise ValueError(f"personaplug/methods.py: method {self.name!r} needs method.{key}={value!r}, "
+                                 f"got {self.cfg[key]!r} (use another method for that variant)")
+        self.module: PlugModule | None = None
+        self.info: dict[str, Any] = {}
+        self.last_raw: list[str] = []
+        self.last_prompts: list[str] = []
+
+    # ------------------------------------------------------------------ pieces
+    def prompts(self, examples: Sequence[Example]) -> list[str]:
+        """The LLM input text: the official LaMP input, verbatim (reference 1.7)."""
+        return [ex.input for ex in examples]
+
+    def epochs(self) -> int:
+        return int(self.cfg.epochs_by_task.get(self.ctx.spec.name, self.cfg.epochs))
+
+    def build_plug(self) -> PersonaPlug:
+        L.seed_everything(self.ctx.seed, verbose=False)
+        c = self.cfg
+        scale = float(c.soft_token_scale) if c.soft_token_scale else self.ctx.lm.embedding_norm()
+        plug = PersonaPlug(self.ctx.embedder, self.ctx.lm.hidden_size, scale=scale, mode=c.mode,
+                           use_instruction=c.use_instruction, use_user=c.use_user, n_user_tokens=c.n_user_tokens,
+                           temperature=c.temperature, train_input_encoder=c.train_input_encoder)
+        return plug.to(self.ctx.lm.device)
+
+    def make_module(self, plug: PersonaPlug) -> PlugModule:
+        c = self.cfg
+        return PlugModule(plug, self.ctx.lm, lr=c.lr, weight_decay=c.weight_decay, warmup_ratio=c.warmup_ratio,
+                          max_target_tokens=self.ctx.lm.max_new_tokens, select=c.select)
+
+    def checkpoint_key(self, train: Sequence[Example]) -> tuple[str, dict[str, Any]]:
+        """Everything that determines the trained weights, and nothing that does not."""
+        h = hashlib.sha256()
+        for ex in train:
+            h.update(json.dumps([ex.id, ex.user_key, ex.input, ex.gold,
+                                 [self.ctx.spec.history_text(i) for i in ex.profile]]).encode())
+        method = {k: v for k, v in OmegaConf.to_container(self.cfg, resolve=True).items() if k not in NOT_IN_KEY}
+        cfg = self.ctx.cfg
+        parts = {"format": FORMAT, "backbone": dict(self.ctx.lm.ident), "embedder": dict(self.ctx.embedder.ident),
+                 "backbone_cfg": {k: cfg.backbone[k] for k in ("max_input_tokens", "chat_template", "dtype")},
+                 "embedder_cfg": OmegaConf.to_container(cfg.embedder, resolve=True),
+                 "task": OmegaConf.to_container(cfg.task, resolve=True), "max_target_tokens": self.ctx.lm.max_new_tokens,
+                 "train": {"n": len(train), "sha256": h.hexdigest()}, "method": method, "seed": self.ctx.seed,
+                 **self.key_extra()}
+        return content_key(parts), parts
+
+    def key_extra(self) -> dict[str, Any]:
+        return {}
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, train: Sequence[Example]) -> None:
+        if not train:
+            raise ValueError(f"personaplug/methods.py: {self.name} needs training questions; got none")
+        plug = self.build_plug()
+        key, parts = self.checkpoint_key(train)
+        store = self.ctx.store
+        if self.cfg.cache and store.has(NAMESPACE, key):
+            saved = store.load(NAMESPACE, key)
+            store.hits[NAMESPACE] += 1
+            self.info = {**saved["info"], "checkpoint_cached": True}
+        else:
+            saved, rank0 = self._train(plug, train)
+            self.info = {**saved["info"], "checkpoint_cached": False}
+            if self.cfg.cache and rank0:
+                store.misses[NAMESPACE] += 1
+                store.save(NAMESPACE, key, saved, meta={**parts, "info": saved["info"]})
+        self.load_checkpoint(saved["state"], plug)
+        self.info["checkpoint_key"] = key
+
+    def load_checkpoint(self, state: dict[str, Any], plug: PersonaPlug | None = None) -> None:
+        """Use trained plug weights (e.g. from another process or run) instead of training."""
+        plug = plug or self.build_plug()
+        plug.load_trainable_state(state)
+        self.module = self.make_module(plug)
+
+    def _train(self, plug: PersonaPlug, train: Sequence[Example]) -> tuple[dict[str, Any], bool]:
+        c, seed = self.cfg, self.ctx.seed
+        fit_ex, held = split_by_user(train, c.select_fraction, seed) if c.select == "dev_loss" else (list(train), [])
+        every = list(fit_ex) + list(held)
+        table, rows = history_table(self.ctx, every)                                   # [N, De]
+        items = make_items(self.ctx, every, self.prompts(every), rows, with_targets=True)
+        train_items = augment(items[:len(fit_ex)], int(c.augment_copies), seed)
+        data = PlugData(table, train=train_items, val=items[len(fit_ex):], cap=c.history_cap,
+                        batch_size=c.batch_size, predict_batch_size=c.predict_batch_size, seed=seed)
+        module = self.make_module(plug)
+        trainer = make_trainer(c, epochs=self.epochs(), validate=bool(held))
+        module.train()                 # Lightning keeps the mode it finds: the input encoder trains with dropout on
+        L.seed_everything(seed, verbose=False)
+        t0 = time.perf_counter()
+        trainer.fit(module, datamodule=data)
+        state, chosen = module.selected_state()
+        losses = module.train_losses
+        tail = max(1, len(losses) // 10)
+        info = {"train_steps": int(trainer.global_step), "train_questions": len(fit_ex),
+                "train_items": len(train_items), "heldout_questions": len(held), "epochs": self.epochs(),
+                "train_seconds": round(time.perf_counter() - t0, 2),
+                "train_loss_first": sum(losses[:tail]) / tail if losses else None,
+                "train_loss_last": sum(losses[-tail:]) / tail if losses else None,
+                "val_losses": module.val_losses, "checkpoint": chosen}
+        return {"state": state, "info": info}, trainer.is_global_zero
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, examples: Sequence[Example]) -> list[str]:
+        if self.module is None:
+            raise RuntimeError(f"personaplug/methods.py: {self.name}.predict called before fit")
+        ids = [ex.id for ex in examples]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
+            raise ValueError(f"personaplug/methods.py: duplicate example ids {dup}: predictions are joined by id")
+        if not examples:
+            self.last_raw = []
+            return []
+        table, rows = history_table(self.ctx, examples)                                # [N, De]
+        self.last_prompts = self.prompts(examples)
+        items = make_items(self.ctx, examples, self.last_prompts, rows, with_targets=False)
+        data = PlugData(table, predict=items, cap=self.cfg.history_cap,
+                        predict_batch_size=self.cfg.predict_batch_size, seed=self.ctx.seed)
+        make_trainer(self.cfg, predict=True).predict(self.module, datamodule=data, return_predictions=False)
+        preds = self.module.predictions
+        missing = [i for i in ids if i not in preds]
+        if missing:
+            raise RuntimeError(f"personaplug/methods.py: no prediction for example ids {missing[:5]}")
+        self.last_raw = [preds[i][0] for i in ids]
+        return [preds[i][1] for i in ids]
+
+    def soft_tokens(self, examples: Sequence[Example]):
+        """The soft tokens ``[N, P, L]`` of these examples (inspection and tests)."""
+        assert self.module is not None
+        table, rows = history_table(self.ctx, examples)
+        items = make_items(self.ctx, examples, [ex.input for ex in examples], rows, with_targets=False)
+        batch = PlugData(table, cap=self.cfg.history_cap).collate(items)
+        return self.module.plug(batch["history"], batch["mask"], batch["queries"])
+
+    # ------------------------------------------------------------------ cost
+    def cost(self) -> dict[str, Any]:
+        plug = self.module.plug if self.module is not None else None
+        state = plug.trainable_state() if plug is not None else {}
+        return {
+            "trainable_params": plug.n_trainable() if plug is not None else 0,
+            "stored_bytes_per_user": 0,
+            "checkpoint_bytes": sum(t.numel() * t.element_size() for t in state.values()),
+            "soft_token_scale": plug.scale if plug is not None else None,
+            "soft_token_scale_source": "method.soft_token_scale" if self.cfg.soft_token_scale
+            else "lm.embedding_norm()",
+            "n_soft_tokens": plug.n_tokens if plug is not None else 0,
+            **{k: v for k, v in self.info.items() if k != "val_losses"},
+            "note": "one plug shared by all users: nothing is stored per user (a user's history vectors are "
+                    "embedding-store entries); checkpoint = trainable parameters only",
+        }
+
+
+@register_method("pplug")
+class PPlug(PersonaPlugMethod):
+    pinned = {"mode": "attention", "use_instruction": True, "use_user": True}
+
+
+@dataclass
+class MeanConfig(PlugConfig):
+    mode: str = "mean"
+
+
+@register_method("pplug_mean")
+class PPlugMean(PersonaPlugMethod):
+    Config = MeanConfig
+    pinned = {"mode": "mean", "use_instruction": True, "use_user": True}
+
+
+@dataclass
+class NoInstConfig(PlugConfig):
+    use_instruction: bool = False
+
+
+@register_method("pplug_noinst")
+class PPlugNoInst(PersonaPlugMethod):
+    Config = NoInstConfig
+    pinned = {"use_instruction": False, "use_user": True}
+
+
+@dataclass
+class TaskTunedConfig(PlugConfig):
+    use_user: bool = False
+
+
+@register_method("tasktuned")
+class TaskTuned(PersonaPlugMethod):
+    Config = TaskTunedConfig
+    pinned = {"use_instruction": True, "use_user": False}
+
+
+@dataclass
+class RagPlugConfig(PlugConfig):
+    retriever: str = "bm25"               # a benchmark.retrieval ranker: bm25 | dense | recency | random
+    rag_k: int = 1                        # retrieved profile items in the prompt (paper Table 3: BM25, k = 1)
+
+
+@register_method("pplug_rag")
+class PPlugRAG(PersonaPlugMethod):
+    """Persona-Plug with LaMP's retrieval-augmented prompt (benchmark/prompts.py) in training and prediction."""
+    Config = RagPlugConfig
+    pinned = {"mode": "attention", "use_instruction": True, "use_user": True}
+
+    def ranker(self):
+        from benchmark.retrieval import make_ranker
+        return make_ranker(str(self.cfg.retriever), self.ctx)
+
+    def prompts(self, examples: Sequence[Example]) -> list[str]:
+        from benchmark.prompts import rag_prompts
+        if int(self.cfg.rag_k) < 1:
+            raise ValueError(f"configs/methods/{self.name}.yaml: method.rag_k must be >= 1, got {self.cfg.rag_k}")
+        return rag_prompts(self.ctx, examples, self.ranker(), int(self.cfg.rag_k))
+
+    def key_extra(self) -> dict[str, Any]:
+        return {"ranker": self.ranker().ident}

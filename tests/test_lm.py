@@ -1,0 +1,119 @@
+"""The loading layer and the LanguageModel on tiny causal and seq2seq models (both kinds for every call)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmark.models import load_backbone, load_embedder
+from benchmark.tasks import load_task
+
+
+def _lm(path, **kw):
+    cfg = {"id": str(path), "kind": "auto", "chat_template": True, "dtype": "float32", "device": "cpu",
+           "batch_size": 2, "max_input_tokens": 64, **kw}
+    return load_backbone(cfg)
+
+
+PROMPTS = ["the user likes comedy movie", "a paper title about the review score and more words here", "tweet"]
+
+
+def test_kind_is_detected_from_config(tiny_causal_dir, tiny_seq2seq_dir):
+    assert _lm(tiny_causal_dir).kind == "causal"
+    assert _lm(tiny_seq2seq_dir).kind == "seq2seq"
+    assert _lm(tiny_causal_dir).use_chat and not _lm(tiny_seq2seq_dir).use_chat
+
+
+def test_same_config_loads_once(tiny_causal_dir):
+    assert _lm(tiny_causal_dir) is _lm(tiny_causal_dir)
+
+
+def test_batched_generation_equals_one_by_one(tiny_backbone_dir):
+    lm = _lm(tiny_backbone_dir)
+    batched = lm.generate(PROMPTS, max_new_tokens=5)
+    single = [lm.generate([p], max_new_tokens=5)[0] for p in PROMPTS]
+    assert batched == single
+
+
+def test_choice_scores_match_full_sequence_scoring(tiny_backbone_dir):
+    """The cached-prompt scorer equals scoring prompt+choice in one plain forward pass."""
+    lm = _lm(tiny_backbone_dir)
+    choices = ["comedy", "based on a book", "[1]"]
+    scores = lm.choice_scores(PROMPTS, choices)
+    assert scores.shape == (3, 3)
+    for i, p in enumerate(PROMPTS):
+        for j, c in enumerate(choices):
+            ids, tgt = lm.prompt_ids(p), lm.target_ids(c)
+            with torch.no_grad():
+                if lm.kind == "causal":
+                    logp = lm.model(torch.tensor([ids + tgt])).logits.log_softmax(-1)[0]
+                    ref = sum(logp[len(ids) - 1 + t, tgt[t]].item() for t in range(len(tgt))) / len(tgt)
+                else:
+                    logits = lm.model(input_ids=torch.tensor([ids]), labels=torch.tensor([tgt])).logits
+                    logp = logits.log_softmax(-1)[0]
+                    ref = sum(logp[t, tgt[t]].item() for t in range(len(tgt))) / len(tgt)
+            assert scores[i, j].item() == pytest.approx(ref, abs=1e-4)
+
+
+def test_prefix_goes_in_front_of_the_prompt(tiny_backbone_dir):
+    """Soft tokens are the first real positions: causal rows are left-padded, seq2seq rows right-padded."""
+    lm = _lm(tiny_backbone_dir)
+    rows = [lm.prompt_ids(p) for p in PROMPTS[:2]]
+    prefix = torch.randn(2, 2, lm.hidden_size)                                   # [N, P, D]
+    embeds, mask, pos = lm._assemble(rows, prefix)
+    for i, ids in enumerate(rows):
+        first = int(mask[i].nonzero()[0]) if lm.kind == "causal" else 0
+        assert torch.equal(embeds[i, first:first + 2], prefix[i])
+        assert pos[i, first].item() == 0
+        expected = lm.input_embeddings(torch.tensor(ids))
+        assert torch.allclose(embeds[i, first + 2:first + 2 + len(ids)], expected)
+        assert int(mask[i].sum()) == len(ids) + 2
+
+
+def test_loss_covers_targets_only_and_reaches_the_prefix(tiny_backbone_dir):
+    lm = _lm(tiny_backbone_dir)
+    prefix = torch.zeros(2, 1, lm.hidden_size, requires_grad=True)
+    loss = lm.loss(PROMPTS[:2], ["comedy", "action"], prefix=prefix)
+    loss.backward()
+    assert torch.isfinite(loss) and prefix.grad is not None and prefix.grad.abs().sum() > 0
+    assert all(p.grad is None for p in lm.model.parameters())   # the LLM is frozen
+
+
+def test_answer_modes(tiny_backbone_dir):
+    lm = _lm(tiny_backbone_dir)
+    spec = load_task("LaMP_2")
+    raw, final = lm.answer(PROMPTS, spec, {"answer_mode": "choice"})
+    assert all(f in spec.labels for f in final)
+    raw, final = lm.answer(PROMPTS, spec, {"answer_mode": "generate", "max_new_tokens": 3})
+    assert final == raw
+    gen = load_task("LaMP_4")
+    _, final = lm.answer(PROMPTS, gen, {"answer_mode": "choice", "max_new_tokens": 3})  # generation ignores choice
+    assert len(final) == 3
+
+
+def test_long_prompts_are_truncated_and_counted(tiny_causal_dir):
+    lm = _lm(tiny_causal_dir, max_input_tokens=4)
+    before = lm.n_truncated
+    ids = lm.prompt_ids("the a of and is for to in movie user")
+    assert lm.n_truncated == before + 1
+    assert len(ids) < 4 + 10   # 4 content tokens + the tiny chat template's own tokens
+
+
+def test_tiny_embedder_encodes_and_differentiates(tiny_embedder_dir):
+    emb = load_embedder({"id": str(tiny_embedder_dir), "pooling": "mean", "normalize": True})
+    vecs = emb.encode(["the movie", "a paper"])
+    assert vecs.shape == (2, emb.dim)
+    assert torch.allclose(vecs.norm(dim=-1), torch.ones(2), atol=1e-5)
+    out = emb.embed(emb.module, emb.tokenize(["the movie"]))
+    assert torch.allclose(out.detach(), vecs[:1], atol=1e-5)
+
+
+@pytest.mark.embedded
+def test_embedded_models_load_offline():
+    lm = load_backbone({"id": "smollm2-135m-instruct", "device": "cpu", "max_input_tokens": 256})
+    assert lm.kind == "causal" and lm.hidden_size == 576 and lm.use_chat
+    assert "capital" in lm.generate(["What is the capital of France? Answer in one word."], max_new_tokens=12)[0] \
+        or "Paris" in lm.generate(["What is the capital of France? Answer in one word."], max_new_tokens=12)[0]
+    emb = load_embedder({"id": "all-minilm-l6-v2"})
+    v = emb.encode(["A man is playing a guitar.", "Someone strums a guitar.", "The stock market fell."])
+    assert emb.dim == 384 and emb.ident["pooling"] == "mean"
+    assert (v[0] @ v[1]) > (v[0] @ v[2]) + 0.3
