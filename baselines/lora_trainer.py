@@ -217,5 +217,5 @@ def train_lora(lm, pairs: Sequence[tuple[str, str]], stage: Any, settings: Any, 
                             enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1)
         trainer.fit(module, train_dataloaders=loader)
     lm.model.eval()
-    return TrainStats(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, n_pairs=len(pairs), steps=steps, losses=module.losses,
-                      trainable_params=trainable_params(lm.model))
+    return TrainStats(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, n_pairs=len(pairs),
+                      steps=steps, losses=module.losses, trainable_params=trainable_params(lm.model))

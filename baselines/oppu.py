@@ -65,8 +65,8 @@ HISTORY_RULE = "items in every evaluated question's profile of the user (by item
 
 @dataclass
 class OPPUConfig(MethodConfig):
-    task: LoraStage = field(default_factory=lambda: LoraStage(epochs=1, max_pairs=200, batch_size=4, accumulate=2))
-    user: LoraStage = field(default_factory=lambda: LoraStage(epochs=2, max_pairs=16, batch_size=4))
+    task: LoraStage = field(default_factory=lambda: LoraStage(epochs=1, max_pairs=64, batch_size=4, accumulate=2))
+    user: LoraStage = field(default_factory=lambda: LoraStage(epochs=2, max_pairs=8, batch_size=4))
     train: TrainSettings = field(default_factory=TrainSettings)
     max_users: Optional[int] = None   # None = every evaluated user
     fallback: str = "task_adapter"    # task_adapter | error: how users without an adapter are answered
@@ -252,13 +252,15 @@ class OPPU(Method):
 
     # ------------------------------------------------------------------ cost
     def cost(self) -> dict[str, Any]:
+        """Per-user training time (wall and CPU, as recorded when each adapter was trained, so a resumed run
+        reports the same), adapter size, trainable parameters, the stage-1 figures and who got no adapter."""
         recs = list(self.users.values())
         secs = [float(r["train_seconds"]) for r in recs]
         sizes = [int(r["adapter_bytes"]) for r in recs]
-        per_user = int(recs[0]["trainable_params"]) if recs else trainable_params(self.peft) if self.peft is not None else 0
-        mean = lambda xs: round(statistics.fmean(xs), 3) if xs else 0.0  # noqa: E731
+        per_user = trainable_params(self.peft) if self.peft is not None else 0   # the user LoRA's only
+        s1 = self.stage1
         return {
-            "trainable_params": per_user, "stored_bytes_per_user": mean(sizes),
+            "trainable_params": per_user, "stored_bytes_per_user": _mean(sizes),
             "trainable_params_per_user": per_user,
             "n_users_with_adapter": len(recs),
             "n_users_trained": sum(r["status"] == "trained" for r in recs),
@@ -267,16 +269,20 @@ class OPPU(Method):
             "users_without_adapter_reasons": dict(sorted(Counter(self.without_adapter.values()).items())),
             "n_examples_fallback": self.n_fallback_examples, "fallback": str(self.cfg.fallback),
             "user_selection": SELECTION_RULE, "max_users": self.cfg.max_users, "user_history": HISTORY_RULE,
-            "user_pairs_mean": mean([r["n_pairs"] for r in recs]),
-            "user_train_s_mean": mean(secs), "user_train_s_total": round(sum(secs), 3),
-            "user_train_cpu_s_mean": mean([float(r.get("train_cpu_seconds", 0.0)) for r in recs]),
-            "adapter_bytes_per_user_mean": mean(sizes), "adapter_bytes_total": sum(sizes),
-            "stage1_status": self.stage1.get("status"), "stage1_train_s": self.stage1.get("train_seconds", 0.0),
-            "stage1_train_cpu_s": self.stage1.get("train_cpu_seconds", 0.0),
-            "stage1_pairs": self.stage1.get("n_pairs", 0), "stage1_trainable_params": self.stage1.get("trainable_params", 0),
-            "stage1_adapter_bytes": self.stage1.get("adapter_bytes", 0),
+            "user_pairs_mean": _mean([r["n_pairs"] for r in recs]),
+            "user_train_s_mean": _mean(secs), "user_train_s_total": round(sum(secs), 3),
+            "user_train_cpu_s_mean": _mean([float(r.get("train_cpu_seconds", 0.0)) for r in recs]),
+            "adapter_bytes_per_user_mean": _mean(sizes), "adapter_bytes_total": sum(sizes),
+            "stage1_status": s1.get("status"), "stage1_pairs": s1.get("n_pairs", 0),
+            "stage1_train_s": s1.get("train_seconds", 0.0), "stage1_train_cpu_s": s1.get("train_cpu_seconds", 0.0),
+            "stage1_trainable_params": s1.get("trainable_params", 0),
+            "stage1_adapter_bytes": s1.get("adapter_bytes", 0),
             "n_truncated_prompts_adapted": self.lm.n_truncated if self.peft is not None else 0,
         }
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return round(statistics.fmean(xs), 3) if xs else 0.0
 
 
 @register_method("oppu_rag")

@@ -11,9 +11,11 @@ every one is recorded (config, ``summaries.jsonl``, cost columns).
 Summariser prompt (``summariser_prompt``): the K items (``selection``: ``recency`` = the latest K, or
 ``random`` = K drawn by an RNG seeded with (seed, user key) alone; OPPU samples 10, unseeded), oldest first,
 each rendered with ``spec.summary_item`` and joined by " | " (OPPU's separator; its released code formats the
-Python list repr by mistake). The whole prompt fits ``summary_max_input_tokens`` of the summariser's tokenizer: the instruction
-is never cut; items share the rest evenly (``fair_shares``), and an item that must shrink loses tokens from its
-longest field, so a short label or headline survives. Greedy decoding, ``summary_max_new_tokens``.
+Python list repr by mistake). The whole prompt fits ``summary_max_input_tokens`` of the summariser's
+tokenizer: the instruction is never cut; items share the rest evenly (``fair_shares``), and an item that must
+shrink loses tokens from its longest field, so a short label or headline survives. Greedy decoding,
+``summary_max_new_tokens``; the summariser reads its whole prompt even when ``backbone.max_input_tokens`` is
+smaller (``generate(max_input_tokens=...)``).
 
 Unit of summarisation: a (user, selected history) pair, built from each question's *own* profile, so a
 summary never sees items after the question (in LaMP's time-based split a later profile holds an earlier
@@ -35,7 +37,6 @@ import json
 import string
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Optional
@@ -156,19 +157,6 @@ def summariser_prompt(spec: TaskSpec, items: Sequence[dict[str, Any]], budget: i
     return empty, []
 
 
-@contextmanager
-def input_limit(lm, n_tokens: int):
-    """Let the LanguageModel read ``n_tokens`` of raw prompt for one call (it truncates at the run's
-    ``backbone.max_input_tokens`` otherwise); restored afterwards."""
-    base = getattr(lm, "_lm", lm)
-    old = base.max_input_tokens
-    base.max_input_tokens = max(old, n_tokens)
-    try:
-        yield
-    finally:
-        base.max_input_tokens = old
-
-
 # ---------------------------------------------------------------------------------------------- the method
 @register_method("summary")
 class SummaryAugmented(Method):
@@ -253,9 +241,8 @@ class SummaryAugmented(Method):
     def _write(self, jobs: list[Job]) -> None:
         lm = self.summarizer
         t0, c0 = time.perf_counter(), time.process_time()
-        with input_limit(lm, int(self.cfg.summary_max_input_tokens)):
-            outs = lm.generate([j.prompt for j in jobs], max_new_tokens=int(self.cfg.summary_max_new_tokens),
-                               num_beams=1, desc=None)
+        outs = lm.generate([j.prompt for j in jobs], max_new_tokens=int(self.cfg.summary_max_new_tokens),
+                           num_beams=1, desc=None, max_input_tokens=int(self.cfg.summary_max_input_tokens))
         wall, cpu = (time.perf_counter() - t0) / len(jobs), (time.process_time() - c0) / len(jobs)
         for job, out in zip(jobs, outs):
             job.summary = out

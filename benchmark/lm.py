@@ -64,11 +64,12 @@ class LanguageModel:
         return text if len(ids) <= n_tokens else self.tokenizer.decode(ids[:max(n_tokens, 0)], skip_special_tokens=True)
 
     # ------------------------------------------------------------------ prompt -> ids
-    def prompt_ids(self, text: str) -> list[int]:
+    def prompt_ids(self, text: str, max_input_tokens: int | None = None) -> list[int]:
+        limit = max_input_tokens or self.max_input_tokens
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) > self.max_input_tokens:
+        if len(ids) > limit:
             self.n_truncated += 1
-            text = self.tokenizer.decode(ids[: self.max_input_tokens], skip_special_tokens=True)
+            text = self.tokenizer.decode(ids[:limit], skip_special_tokens=True)
         if self.use_chat:
             out = self.tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
                                                      tokenize=True)
@@ -117,8 +118,11 @@ class LanguageModel:
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 32, num_beams: int = 1,
-                 prefix: torch.Tensor | None = None, desc: str | None = "generate") -> list[str]:
-        rows = [self.prompt_ids(p) for p in prompts]
+                 prefix: torch.Tensor | None = None, desc: str | None = "generate",
+                 max_input_tokens: int | None = None) -> list[str]:
+        """Greedy (or beam) decoding; ``max_input_tokens`` overrides the prompt budget for this call (e.g. a
+        summariser reading a longer history prompt than the task input budget)."""
+        rows = [self.prompt_ids(p, max_input_tokens) for p in prompts]
         out: list[str] = [""] * len(rows)
         eos = {self.tokenizer.eos_token_id} | set(_as_list(getattr(self.model.generation_config, "eos_token_id", None)))
         for idx in self._batches([len(r) for r in rows], desc):

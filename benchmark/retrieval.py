@@ -16,7 +16,8 @@ which order should the profile items be shown? Query and document come from the 
 
 Caches (content-hash store, benchmark/store.py). Both are :class:`ShardedTable` s: rows keyed by content hash,
 written as one shard file per batch of new rows under a folder per table identity, so a task's 20k history
-items are a few files, not 20k. Rows of one table are loaded once per process and shared by every method.
+items are a few files, not 20k. A process loads only the shards holding rows it asks for, once, and every
+method of the process shares them.
 
 * ``embeddings``: a table per embedder identity; row key ``content_key(embedder.ident, text)`` (the text actually
   encoded, instruction included). Reused across questions, splits and methods; Persona-Plug uses
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 import torch
 
-from benchmark.bm25 import bm25_rank_many
+from benchmark.bm25 import bm25_rank, bm25_rank_many  # noqa: F401  (bm25_rank re-exported: the public API)
 from benchmark.example import Example
 from benchmark.store import Store, content_key
 

@@ -77,7 +77,10 @@ def bench_bm25(root: Path, task: str, repeats: int) -> dict:
 
 
 def bench_dense(root: Path, task: str, repeats: int) -> dict:
+    from types import SimpleNamespace
+
     from benchmark.config import compose
+    from benchmark.context import Context
     from benchmark.models import load_embedder
     from benchmark.retrieval import DenseRanker, forget_tables, rank_examples
     from benchmark.store import Store
@@ -87,13 +90,14 @@ def bench_dense(root: Path, task: str, repeats: int) -> dict:
     t0 = time.perf_counter()
     embedder = load_embedder(compose(task, "dense", ["data.source=mini"]).embedder)
     t_load = time.perf_counter() - t0
+    source = SimpleNamespace(embedder=embedder, progress=Context.progress)   # what a run's context offers
     tmp = Path(tempfile.mkdtemp(prefix="bench-retrieval-"))
     try:
         def run() -> tuple[float, dict]:
             forget_tables()                     # a new process: nothing in memory, only what is on disk
             store = Store(tmp)
             t = time.perf_counter()
-            rank_examples(store, spec, DenseRanker(embedder, store), exs)
+            rank_examples(store, spec, DenseRanker(source, store), exs)
             return time.perf_counter() - t, store.stats()
 
         t_cold, cold_stats = run()

@@ -85,8 +85,10 @@ def test_selection_most_active_first_ties_by_key():
 
 def test_auto_targets_by_kind(tiny_causal_dir, tiny_seq2seq_dir):
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
-    assert resolve_targets(AutoModelForCausalLM.from_pretrained(tiny_causal_dir), "causal", "auto") == ["q_proj", "v_proj"]
+    causal = AutoModelForCausalLM.from_pretrained(tiny_causal_dir)
+    assert resolve_targets(causal, "causal", "auto") == ["q_proj", "v_proj"]
     assert resolve_targets(AutoModelForSeq2SeqLM.from_pretrained(tiny_seq2seq_dir), "seq2seq", "auto") == ["q", "v"]
+    assert resolve_targets(causal, "causal", ["k_proj"]) == ["k_proj"]
     with pytest.raises(ValueError, match="target_modules=auto"):
         resolve_targets(torch.nn.Sequential(torch.nn.Linear(2, 2)), "causal", "auto")
 

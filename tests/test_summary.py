@@ -101,7 +101,8 @@ def test_summariser_prompt_keeps_instruction_and_truncates_items_evenly():
     spec = load_task("LaMP_4")
     count = lambda t: len(t.split())                                       # noqa: E731 - whitespace tokenizer
     truncate = lambda t, n: " ".join(t.split()[:max(n, 0)])                # noqa: E731
-    items = [{"id": "a", "text": words(20, "x"), "title": "t1 t2"}, {"id": "b", "text": words(20, "y"), "title": "u1 u2"}]
+    items = [{"id": "a", "text": words(20, "x"), "title": "t1 t2"},
+             {"id": "b", "text": words(20, "y"), "title": "u1 u2"}]
     instruction = count(spec.summary_prompt.format(history=""))
     # room for items = 21 - 1 (separator) = 20 -> 10 tokens each: "article:" 6 words "headline:" 2 words
     prompt, kept = summariser_prompt(spec, items, instruction + 21, count, truncate)
