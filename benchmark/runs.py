@@ -24,7 +24,7 @@ from benchmark.store import atomic_write_text
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("torch", "lightning", "transformers", "peft", "sentence-transformers", "torchmetrics", "rouge-score",
-            "evaluate", "omegaconf", "bm25s", "rank-bm25", "scikit-learn", "numpy", "tokenizers")
+            "evaluate", "omegaconf", "rank-bm25", "scikit-learn", "numpy", "tokenizers")
 
 
 def git_state() -> dict[str, Any]:
