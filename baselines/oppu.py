@@ -260,7 +260,7 @@ class OPPU(Method):
         per_user = trainable_params(self.peft) if self.peft is not None else 0   # the user LoRA's only
         s1 = self.stage1
         return {
-            "trainable_params": per_user, "stored_bytes_per_user": _mean(sizes),
+            "trainable_params": per_user, "stored_bytes_per_user": round(_mean(sizes)),
             "trainable_params_per_user": per_user,
             "n_users_with_adapter": len(recs),
             "n_users_trained": sum(r["status"] == "trained" for r in recs),

@@ -162,6 +162,7 @@ def summariser_prompt(spec: TaskSpec, items: Sequence[dict[str, Any]], budget: i
 class SummaryAugmented(Method):
     """Summary of the user's history + LaMP's RAG prompt with ``k`` items (Richardson et al. 2023)."""
 
+    grid_order = 30                    # after retrieval, whose BM25 rankings it reuses
     Config = SummaryConfig
 
     def __init__(self, ctx):
@@ -304,7 +305,7 @@ class SummaryAugmented(Method):
     def cost(self) -> dict[str, Any]:
         sizes = [len(r["summary"].encode()) for r in self.records.values()]
         return {"trainable_params": 0,
-                "stored_bytes_per_user": round(sum(sizes) / len(sizes), 1) if sizes else 0,
+                "stored_bytes_per_user": round(sum(sizes) / len(sizes)) if sizes else 0,
                 "summaries": len(self.records), "summary_cache_hits": self.hits,
                 "summary_cache_misses": self.misses,
                 "summarize_s_per_user": _mean(self.seconds), "summarize_cpu_s_per_user": _mean(self.cpu_seconds),

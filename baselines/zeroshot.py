@@ -14,6 +14,7 @@ from benchmark.example import Example
 
 @register_method("zeroshot")
 class ZeroShot(Method):
+    grid_order = 15
     def predict(self, examples: Sequence[Example]) -> list[str]:
         self.last_raw, final = self.ctx.lm.answer([ex.input for ex in examples])
         return final

@@ -11,9 +11,10 @@ The DataModule is the answer to "which data, which split, which questions did th
   applies the seeded caps: ``data.limit`` eval questions and ``data.train_limit`` train questions, each a
   ``random.Random`` sample of its own (seeded by ``seed`` and the role, never the global RNG), sorted back to
   file order. The count and the sha256 of the selected ids go into the provenance.
-* ``user_history(user_key)`` is the profile of the user's latest question among *all* questions read (train
-  and eval split, before capping): the longest profile wins. In LaMP's time-based split that is the history
-  just before the user's latest question, so it never holds that question's own gold.
+* ``user_history(user_key)`` is the leak-free history of a user for per-user methods: the shortest profile among
+  the user's *evaluated* questions (in a time-based split, the items before the user's earliest evaluated
+  question, so no evaluated question's gold is inside; LaMP-6 mini has 10 dev questions per user, and a later
+  one's profile holds the earlier ones' golds). Users with no evaluated question get their longest train profile.
 
 Lightning runs ``prepare_data`` on one process only; ``setup`` therefore re-resolves when it finds no
 provenance (same result: resolution is deterministic).
@@ -122,14 +123,19 @@ class LampDataModule(L.LightningDataModule):
                 "ids_sha256": ids_digest([e.id for e in chosen])}
         self.provenance["eval_has_gold"] = self.eval_has_gold
         self._history = {}
-        for ex in (*read["train"].examples, *read["eval"].examples):
+        for ex in read["train"].examples:
             if len(ex.profile) >= len(self._history.get(ex.user_key, ())):
                 self._history[ex.user_key] = ex.profile
+        evaluated: dict[str, tuple] = {}
+        for ex in self.eval_examples:
+            if ex.user_key not in evaluated or len(ex.profile) < len(evaluated[ex.user_key]):
+                evaluated[ex.user_key] = ex.profile
+        self._history.update(evaluated)
         self._ready = True
 
     # ------------------------------------------------------------------ per-user access
     def user_history(self, user_key: str) -> tuple[dict[str, Any], ...]:
-        """The profile of the user's latest loaded question (longest profile; ties: the later one read)."""
+        """The user's leak-free history: see the module docstring."""
         self._require_setup()
         if user_key not in self._history:
             raise KeyError(f"{self.spec.name}: no question of user {user_key!r} in the loaded "

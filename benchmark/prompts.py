@@ -20,7 +20,7 @@ budget for every template except where LaMP under-counts: ``joiner`` = tokens of
 ``- 1``), LaMP-5 -> ``". Following the given patterns "`` (LaMP: 1 + its suffix), LaMP-7 -> ``" are written
 by a person. Following the given patterns "`` (LaMP: 1 + "are written by user. Following ...", a phrase its
 prompt does not contain), LaMP-1 -> the spliced ``", and "`` (LaMP: 0, so its LaMP-1 prompts can overrun
-by 2). So ``spec.rag.suffix`` is not needed here. LaMP-1's item cost is measured too (LaMP: 2).
+by 2). LaMP-1's item cost is measured too (LaMP: 2).
 
 Tokens are counted as the backbone sees raw text: ``LanguageModel.count_tokens`` / ``truncate`` (no special
 tokens; the LM adds those, and any chat template, around the whole prompt and truncates the raw prompt to the

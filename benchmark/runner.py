@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = [o for o in overrides if not o.startswith("profile=")]
     try:
         tasks, methods = expand_tasks(a.tasks, overrides, profile), expand_methods(a.methods)
-    except (KeyError, ConfigError) as e:
+    except (KeyError, ConfigError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return run_grid(tasks, methods, overrides, profile=profile, force=a.force)

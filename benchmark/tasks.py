@@ -51,7 +51,6 @@ class RagTemplate:
     item: str = "???"
     prompt: str = "{items}. {input}"
     splice_after: str = ""
-    suffix: str = ""  # text whose length LaMP subtracts from the per-item budget (LaMP-5, LaMP-7)
     truncate_field: str = ""  # the item field cut to fit the token budget (LaMP: description/text/abstract; LaMP-1 title)
 
 

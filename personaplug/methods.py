@@ -49,6 +49,7 @@ class PlugConfig(MethodConfig):
     temperature: float = 1.0              # attention temperature (the code's "/0.5" is commented out)
     train_input_encoder: bool = True      # the official input encoder trains
     soft_token_scale: Optional[float] = None  # null = the LLM's mean input-embedding norm
+    scale_mode: str = "official"          # official: MLP output * scale (inst / 7) | unit: every token norm = scale
     # data (personaplug/data.py)
     history_cap: int = 512                # last-N history items
     augment_copies: int = 10              # history-deletion copies per question with > 2 items
@@ -75,6 +76,7 @@ class PlugConfig(MethodConfig):
 
 
 class PersonaPlugMethod(Method):
+    grid_order = 60                    # trained: after retrieval (whose BM25 cache pplug_rag reuses)
     Config: ClassVar[type] = PlugConfig
     pinned: ClassVar[dict[str, Any]] = {}    # config values that define a variant
 
@@ -103,7 +105,8 @@ class PersonaPlugMethod(Method):
         scale = float(c.soft_token_scale) if c.soft_token_scale else self.ctx.lm.embedding_norm()
         plug = PersonaPlug(self.ctx.embedder, self.ctx.lm.hidden_size, scale=scale, mode=c.mode,
                            use_instruction=c.use_instruction, use_user=c.use_user, n_user_tokens=c.n_user_tokens,
-                           temperature=c.temperature, train_input_encoder=c.train_input_encoder)
+                           temperature=c.temperature, train_input_encoder=c.train_input_encoder,
+                           scale_mode=c.scale_mode)
         return plug.to(self.ctx.lm.device)
 
     def make_module(self, plug: PersonaPlug) -> PlugModule:
@@ -121,8 +124,9 @@ class PersonaPlugMethod(Method):
         cfg = self.ctx.cfg
         parts = {"format": FORMAT, "backbone": dict(self.ctx.lm.ident), "embedder": dict(self.ctx.embedder.ident),
                  "backbone_cfg": {k: cfg.backbone[k] for k in ("max_input_tokens", "chat_template", "dtype")},
-                 "embedder_cfg": OmegaConf.to_container(cfg.embedder, resolve=True),
-                 "task": OmegaConf.to_container(cfg.task, resolve=True), "max_target_tokens": self.ctx.lm.max_new_tokens,
+                 "query_instruction": str(cfg.embedder.query_instruction or ""),
+                 "task": OmegaConf.to_container(cfg.task, resolve=True),
+                 "max_target_tokens": self.ctx.lm.max_new_tokens,
                  "train": {"n": len(train), "sha256": h.hexdigest()}, "method": method, "seed": self.ctx.seed,
                  **self.key_extra()}
         return content_key(parts), parts

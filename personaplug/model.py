@@ -14,10 +14,12 @@ What it computes (reference.md section 1.4 and Appendix A, ``code/ModelForPer.py
 
 Deliberate differences from the official code (see docs/personaplug.md):
 
-* **Scale.** The code multiplies by 539.9738 (apparently FlanT5-XXL's mean input-embedding norm) and divides the
-  instruction token by 7.0. Here every soft token is L2-normalised and multiplied by ``scale``: by default the
-  loaded LLM's mean input-embedding norm (``lm.embedding_norm()``), so a soft token has exactly the norm of an
-  average real token on any backbone. Only its direction is learned.
+* **Scale.** The code multiplies the MLP outputs by 539.9738 (apparently FlanT5-XXL's mean input-embedding norm)
+  and the instruction token also by 1/7. ``scale_mode="official"`` (default) keeps that linear form with the
+  constant replaced by ``scale`` = the loaded LLM's mean input-embedding norm (``lm.embedding_norm()``, or a config
+  value), so on any backbone the soft tokens start near a real token's norm and their norm is learned.
+  ``scale_mode="unit"`` L2-normalises every soft token to exactly ``scale`` (only directions are learned); on the
+  CPU sweep it learned more slowly (docs/personaplug.md).
 * **Empty history.** The code computes softmax over an all ``-inf`` row (NaN). Here a user without history
   attends to one zero vector (the official padding row 0), so the user token is ``Proj(0)``: defined and trained
   through the projector's biases.
@@ -34,6 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 MODES = ("attention", "mean")
+SCALE_MODES = ("unit", "official")
+OFFICIAL_INST_DIVISOR = 7.0          # ModelForPer.py: align_mlp_inst(inst_token) / 7.0 * 539.9738
 
 
 def projector(d_in: int, d_llm: int, n_tokens: int = 1) -> nn.Sequential:
@@ -59,10 +63,12 @@ class PersonaPlug(nn.Module):
 
     def __init__(self, embedder, d_llm: int, *, scale: float, mode: str = "attention", use_instruction: bool = True,
                  use_user: bool = True, n_user_tokens: int = 1, temperature: float = 1.0,
-                 train_input_encoder: bool = True):
+                 train_input_encoder: bool = True, scale_mode: str = "official"):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"personaplug/model.py: mode must be one of {MODES}, got {mode!r}")
+        if scale_mode not in SCALE_MODES:
+            raise ValueError(f"personaplug/model.py: scale_mode must be one of {SCALE_MODES}, got {scale_mode!r}")
         if not (use_instruction or use_user):
             raise ValueError("personaplug/model.py: use_instruction and use_user are both False: no soft token left")
         if n_user_tokens < 1 or temperature <= 0 or scale <= 0:
@@ -72,6 +78,7 @@ class PersonaPlug(nn.Module):
         self.d_emb, self.d_llm = int(embedder.dim), int(d_llm)
         self.mode, self.use_instruction, self.use_user = mode, use_instruction, use_user
         self.n_user_tokens, self.temperature, self.scale = n_user_tokens, float(temperature), float(scale)
+        self.scale_mode = scale_mode
         self.input_encoder: nn.Module | None = None
         if use_user and mode == "attention":
             self.input_encoder = copy.deepcopy(embedder.module)
@@ -124,10 +131,14 @@ class PersonaPlug(nn.Module):
         return pooled.view(-1, self.n_user_tokens, self.d_llm)                  # [B, k, L]
 
     def instruction_token(self) -> torch.Tensor:
-        return self.inst_proj(self.inst_token).view(1, 1, self.d_llm)           # [1, 1, L]
+        inst = self.inst_proj(self.inst_token).view(1, 1, self.d_llm)           # [1, 1, L]
+        return inst / OFFICIAL_INST_DIVISOR if self.scale_mode == "official" else inst
 
     def rescale(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Each soft token to norm ``scale`` (replaces the official ``* 539.9738`` and ``/ 7.0``)."""
+        """``unit``: each soft token to norm ``scale`` (replaces ``* 539.9738`` and ``/ 7.0``);
+        ``official``: the code's linear form, ``* scale`` with the LLM's norm in place of 539.9738."""
+        if self.scale_mode == "official":
+            return tokens * self.scale                                           # [B, P, L]
         return F.normalize(tokens, dim=-1) * self.scale                          # [B, P, L]
 
     # ------------------------------------------------------------------ forward

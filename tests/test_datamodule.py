@@ -96,14 +96,33 @@ def test_seeded_subset_depends_on_the_seed():
         seeded_subset(exs, 0, 0, "eval")
 
 
-def test_user_history_is_the_longest_profile(tmp_path):
+def test_user_history_is_the_earliest_evaluated_profile(tmp_path):
     dm = module(tmp_path, train_limit=1)
-    for ex in dm.eval_examples:  # synthetic time-based: the dev question has the user's longest profile
+    for ex in dm.eval_examples:  # synthetic time-based: one dev question per user -> its own profile
         assert dm.user_history(ex.user_key) == ex.profile
     assert dm.users("eval") == [e.user_key for e in dm.eval_examples]
     assert set(dm.users()) == set(dm.users("eval"))
     with pytest.raises(KeyError, match="nobody"):
         dm.user_history("nobody")
+
+
+def test_user_history_never_holds_an_evaluated_gold(tmp_path):
+    """LaMP_6 mini: 10 dev questions per user; a later one's profile holds the earlier ones' answers."""
+    from benchmark.sources import mini_root
+    from benchmark.config import compose
+    cfg = compose("LaMP_6", "zeroshot", [f"run.cache_dir={tmp_path}", "data.source=mini"], profile="test")
+    if mini_root(cfg.data) is None:
+        pytest.skip("LaMP-mini pack not present")
+    cfg.data.limit = None
+    dm = LampDataModule(cfg, load_task("LaMP_6"))
+    dm.setup()
+    for user in dm.users("eval"):
+        own = [ex for ex in dm.eval_examples if ex.user_key == user]
+        assert len(own) > 1
+        history = dm.user_history(user)
+        assert history == min((ex.profile for ex in own), key=len)
+        later_items = {it["id"] for ex in own for it in ex.profile} - {it["id"] for it in history}
+        assert later_items  # the longer profiles exist and were not used
 
 
 def test_loaders_yield_lists_of_examples(tmp_path):

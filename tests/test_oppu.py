@@ -181,3 +181,22 @@ def test_oppu_rag_trains_and_answers_on_retrieval_prompts(tiny_causal_dir, tiny_
     assert all(item_text in prompt for prompt, _ in spy[0])         # stage 1 on RAG prompts
     assert all(item_text in p and p.endswith(ex.input) for p, ex in zip(m.last_prompts, evals))
     assert spy[1:] == [user_pairs(LAMP2, profile(2, 4)[-3:]), user_pairs(LAMP2, profile(1, 3))]
+
+
+@pytest.mark.slow
+def test_runner_row_carries_the_cost(tiny_causal_dir, tiny_overrides, tmp_path):
+    """Through the grid runner on the synthetic pack (LaMP-7: the derived head/tail pairs): one row per method
+    with the OPPU cost fields, and the per-user log beside the predictions."""
+    import json
+
+    from benchmark import runs
+    from benchmark.runner import main
+    over = tiny_overrides(tiny_causal_dir, *SMALL)
+    assert main(["--tasks", "LaMP_7", "--methods", "oppu,oppu_rag", "--profile", "test", *over]) == 0
+    rows = list(runs.read_rows(tmp_path / "results" / "runs.jsonl"))
+    assert [r["method"] for r in rows] == ["oppu", "oppu_rag"]
+    for row in rows:
+        assert row["status"] == "finished" and row["cost"]["n_users_with_adapter"] == row["n_users"]
+        assert row["cost"]["adapter_bytes_total"] > 0 and row["cost"]["stage1_status"] == "trained"
+        log = tmp_path / "results" / "runs" / row["run_id"] / "oppu_users.jsonl"
+        assert len([json.loads(x) for x in log.read_text().splitlines()]) == row["n_users"]

@@ -24,6 +24,7 @@ def embedder(tiny_embedder_dir):
 
 def _plug(embedder, **kw) -> PersonaPlug:
     torch.manual_seed(0)
+    kw.setdefault("scale_mode", "unit")                 # every soft token has norm SCALE: easy to check by hand
     return PersonaPlug(embedder, D_LLM, scale=SCALE, **kw).eval()
 
 
@@ -69,6 +70,15 @@ def test_soft_tokens_have_the_scale_norm_and_declared_count(embedder):
             soft = _plug(embedder, **kw)(h, mask, ["q one", "q two"])
             assert soft.shape == (2, P, D_LLM), kw
             assert torch.allclose(soft.norm(dim=-1), torch.full((2, P), SCALE), atol=1e-5), kw
+
+
+def test_official_scale_mode_is_the_linear_form_of_the_code(embedder):
+    plug = _plug(embedder, scale_mode="official")
+    h = torch.randn(1, 1, embedder.dim)
+    with torch.no_grad():
+        soft = plug(h, torch.ones(1, 1, dtype=torch.bool), ["q"])
+        assert torch.allclose(soft[0, 0], SCALE * plug.inst_proj(plug.inst_token) / 7.0, atol=1e-5)
+        assert torch.allclose(soft[0, 1], SCALE * plug.proj(h[0, 0]), atol=1e-5)
 
 
 def test_empty_history_is_defined_and_equals_the_projection_of_zero(embedder):
@@ -175,8 +185,8 @@ def test_linear_warmup_then_linear_decay():
 
 
 # ---------------------------------------------------------------------------------------------- the method
-FAST = ("method.epochs=1", "method.max_steps=-1", "method.batch_size=2", "method.accumulate_grad_batches=1", "method.augment_copies=1",
-        "method.predict_batch_size=3", "decoding.answer_mode=choice")
+FAST = ("method.epochs=1", "method.max_steps=-1", "method.batch_size=2", "method.accumulate_grad_batches=1",
+        "method.augment_copies=1", "method.predict_batch_size=3", "decoding.answer_mode=choice")
 
 
 def _ctx(backbone_dir, tiny_overrides, method: str = "pplug", *extra: str):
