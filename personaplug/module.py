@@ -25,6 +25,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.distributed as dist
+from torchmetrics import MeanMetric
 
 from personaplug.model import PersonaPlug
 
@@ -75,6 +76,7 @@ class PlugModule(L.LightningModule):
         self.max_target_tokens, self.select = max_target_tokens, select
         self.train_losses: list[float] = []
         self.val_losses: list[float] = []
+        self.val_loss = MeanMetric()                     # torchmetrics: example-weighted, synced across DDP ranks
         self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
         self.predictions: dict[str, tuple[str, str]] = {}
         self._local: list[tuple[str, str, str]] = []
@@ -113,10 +115,12 @@ class PlugModule(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         soft = self(batch)                                                                 # [B, P, L]
         loss = self.lm.loss(batch["prompts"], batch["targets"], prefix=soft, max_target_tokens=self.max_target_tokens)
-        self.log("val_loss", loss, sync_dist=True, batch_size=len(batch["ids"]), on_epoch=True)
+        self.val_loss.update(loss.detach(), weight=len(batch["ids"]))
 
     def on_validation_epoch_end(self) -> None:
-        val = float(self.trainer.callback_metrics["val_loss"])
+        val = float(self.val_loss.compute())
+        self.val_loss.reset()
+        self.log("val_loss", val)
         self.val_losses.append(val)
         if self.select == "dev_loss" and (self.best is None or val < self.best[0]):
             self.best = (val, self.current_epoch, self.plug.trainable_state())

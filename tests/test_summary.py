@@ -127,7 +127,8 @@ def test_second_run_hits_the_cache_and_writes_jsonl(tmp_path, tiny_overrides, ti
     rows = read_jsonl(tmp_path / "run" / "summaries.jsonl")
     assert [r["user"] for r in rows] == ["u0", "u1", "u2"]
     assert [r["prompt_sha256"] for r in rows] == [hashlib.sha256(p.encode()).hexdigest() for p in spy1.prompts]
-    assert rows[0]["item_ids"] == [f"400{t:04d}" for t in range(2, 12)]  # latest 10
+    n = int(first.cfg.history_items)                                       # the profile's cap (test profile: 4)
+    assert rows[0]["item_ids"] == [f"400{t:04d}" for t in range(12 - n, 12)]  # the latest n of 12 items
     assert rows[0]["selection"] == "recency" and rows[0]["example_ids"] == ["q0"]
 
     second = make(context(tmp_path, tiny_overrides, tiny_causal_dir, run="run2"))
