@@ -11,8 +11,8 @@ and no model is loaded):
     generation      the input text after the task's query rule (``spec.retrieval_query``), cut to its first L
                     words, L = the median word count of the training golds rounded half up (whitespace words,
                     ``benchmark.tasks.word_count``), so the copy is as long as a typical answer.
-``user_majority``  the answer read from the question's *own* profile (never ``ctx.data.user_history``, which
-    for a dev question can hold the later test question's profile and hence the dev gold):
+``user_majority``  the answer read from the question's *own* profile (exactly the history LaMP gives that
+    question, never a longer per-user history):
     classification  the user's most frequent past label (profile field ``spec.answer_field``); ties: the
                     label used most recently (profiles are oldest first, benchmark/example.py).
     rating          ``method.rating_stat``: ``mean_rounded`` (default; the mean past rating rounded half up,

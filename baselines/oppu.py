@@ -16,8 +16,8 @@ Design choices (all recorded in ``cost()``):
 * **History = items every evaluated question of the user may see**: the intersection (by item id) of the
   profiles of the user's evaluated questions, latest ``user.max_pairs`` kept. With several evaluated questions
   per user (LaMP-6 mini: 10 dev questions each), the latest question's profile holds the earlier questions'
-  gold outputs; training on it would leak them. ``LampDataModule.user_history`` is that latest profile, so it
-  is not used here.
+  gold outputs; training on it would leak them. (``LampDataModule.user_history`` returns the shortest evaluated
+  profile, the same set when profiles are time-ordered prefixes; the intersection here also holds for any order.)
 * **One PEFT model, weights swapped per user**: the stage-1 model is wrapped once in a LoRA whose initial
   weights (seeded A, zero B) are kept; each user starts from exactly that state, trains, is saved, and its
   weights stay loaded while that user's questions are answered. No per-user model copy, and an adapter does
