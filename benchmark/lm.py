@@ -210,7 +210,7 @@ class LanguageModel:
         generate: the official rule, the generated text as is; extract: generate, then the first label in the text
         (benchmark.answers); choice: the label with the highest likelihood (label tasks only).
         """
-        from benchmark.answers import extract_answer
+        from benchmark.answers import apply_answer_mode
 
         dec = {**self.decoding, **(decoding or {})}
         mode = answer_mode(spec, dec)
@@ -220,16 +220,15 @@ class LanguageModel:
             return list(final), final
         raw = self.generate(prompts, max_new_tokens=int(dec.get("max_new_tokens") or spec.max_new_tokens),
                             num_beams=int(dec.get("num_beams") or 1), prefix=prefix)
-        if mode == "extract":
-            return raw, [extract_answer(spec, r) for r in raw]
-        return raw, raw
+        return raw, apply_answer_mode(spec, mode, raw)
 
 
 def answer_mode(spec, decoding: dict[str, Any]) -> str:
     """The mode actually used: generation tasks always generate; label tasks follow ``decoding.answer_mode``."""
+    from benchmark.answers import describe_answer_mode
+
     mode = decoding.get("answer_mode", "generate")
-    if mode not in ("generate", "extract", "choice"):
-        raise ValueError(f"decoding.answer_mode must be generate | extract | choice, got {mode!r}")
+    describe_answer_mode(mode)  # validates against the one list of modes
     return "generate" if spec.kind == "generation" else mode
 
 
