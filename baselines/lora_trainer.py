@@ -30,6 +30,7 @@ from typing import Any, Iterator, Sequence
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 # attention projections to adapt, by backbone kind; the first set the model has wins
 AUTO_TARGETS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -37,6 +38,7 @@ AUTO_TARGETS: dict[str, tuple[tuple[str, ...], ...]] = {
     "seq2seq": (("q", "v"), ("q_proj", "v_proj")),
 }
 ADAPTER_FILE = "adapter_model.safetensors"
+FORMAT = 2             # bump when a code change can change trained adapters (part of every adapter's cache key)
 META_FILE = "meta.json"
 
 
@@ -203,8 +205,10 @@ def train_lora(lm, pairs: Sequence[tuple[str, str]], stage: Any, settings: Any, 
     bs, accumulate, epochs = int(stage.batch_size), int(stage.accumulate), int(stage.epochs)
     steps = math.ceil(math.ceil(len(pairs) / bs) / accumulate) * epochs
     module = PairLoss(lm, settings, float(stage.lr), steps)
-    loader = DataLoader(list(pairs), batch_size=bs, shuffle=True, collate_fn=_collate,
-                        generator=torch.Generator().manual_seed(seed))
+    # length-grouped shuffling (the HF Trainer's group_by_length): random batches of similar length pad least
+    sampler = LengthGroupedSampler(bs, lengths=[len(p) + len(t) for p, t in pairs],
+                                   generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(list(pairs), batch_size=bs, sampler=sampler, collate_fn=_collate)
     accelerator = "gpu" if lm.device.type == "cuda" else "cpu"
     t0, c0 = time.perf_counter(), time.process_time()
     with _quiet_lightning(), torch.random.fork_rng(devices=[lm.device] if accelerator == "gpu" else []):

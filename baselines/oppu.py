@@ -51,6 +51,7 @@ from typing import Any, ClassVar, Optional, Sequence
 from omegaconf import OmegaConf
 
 from baselines.base import Method, MethodConfig
+from baselines.lora_trainer import FORMAT as TRAINER_FORMAT
 from baselines.lora_trainer import (LoraStage, TrainSettings, adapter_state, attach_lora, is_saved, load_state,
                                     read_adapter, save_adapter, train_lora, trainable_params)
 from baselines.registry import register_method
@@ -153,7 +154,8 @@ class OPPU(Method):
         base = self.ctx.lm
         return LanguageModel(model, base.tokenizer, kind=base.kind, ident={**base.ident, "adapted_by": self.name},
                              device=base.device, chat_template=base.use_chat, max_input_tokens=base.max_input_tokens,
-                             batch_size=base.batch_size, decoding=dict(base.decoding))
+                             batch_size=base.batch_size, generate_batch_size=base.generate_batch_size,
+                             decoding=dict(base.decoding))
 
     def _train_or_load(self, peft, namespace: str, key: str, pairs, stage, *, seed: int, bar: bool) -> dict:
         """Adapter ``key`` into ``peft``: loaded when stored, else trained on ``pairs`` and stored."""
@@ -186,7 +188,7 @@ class OPPU(Method):
             reason = "method.task.epochs=0" if pairs else "no labelled training question"
             self.stage1 = {"status": f"skipped ({reason})", "key": "none"}
         else:
-            key = content_key("oppu-task", self._base_ident(), self._node("task"), self._node("train"),
+            key = content_key("oppu-task", TRAINER_FORMAT, self._base_ident(), self._node("task"), self._node("train"),
                               pairs, self.seed)
             peft = attach_lora(model, self.ctx.lm.kind, self.cfg.task, self.seed)
             self.stage1 = self._train_or_load(peft, "oppu_task_adapters", key, pairs, self.cfg.task,
@@ -221,7 +223,7 @@ class OPPU(Method):
         user_ns = "oppu_user_adapters"
         bar = self.ctx.progress(chosen, total=len(chosen), desc=f"{self.name}: per-user LoRA")
         for user in bar:
-            key = content_key("oppu-user", self._base_ident(), self.stage1["key"], self._node("user"),
+            key = content_key("oppu-user", TRAINER_FORMAT, self._base_ident(), self.stage1["key"], self._node("user"),
                               self._node("train"), pairs[user], self.seed)
             load_state(self.peft, self._fresh)
             self.users[user] = self._train_or_load(self.peft, user_ns, key, pairs[user], self.cfg.user,

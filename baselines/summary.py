@@ -224,7 +224,7 @@ class SummaryAugmented(Method):
                 self.hits += 1
             else:
                 todo.append(job)
-        batch = max(int(getattr(lm, "batch_size", 1) or 1), 1)
+        batch = max(int(getattr(lm, "generate_batch_size", 1) or 1), 1)
         pending: list[Job] = []
         for i, job in enumerate(self.ctx.progress(todo, total=len(todo), desc=f"summarise {self.ctx.spec.name}")):
             pending.append(job)

@@ -10,35 +10,62 @@ LaMP (reference 2.6) builds one ``BM25Okapi([doc.split() for doc in profile])`` 
 * ``score(d) += idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * |d| / avgdl)))`` per query token, in query order;
 * ranking ``np.argsort(scores)[::-1]`` (so ties come out as numpy's argsort leaves them, reversed).
 
-Every floating-point operation is the same IEEE operation in the same order as rank_bm25 (sums are sequential
-``cumsum``s, not pairwise reductions; logs come from ``math.log``), so the scores are identical and so is
-every ranking, ties included; ``tests/test_retrieval.py`` and ``scripts/bench_retrieval.py`` check this.
+Every floating-point operation is the same IEEE operation in the same order as rank_bm25 (logs from
+``math.log``; sums one addition at a time, left to right: ``seq_sums``, never numpy's pairwise ``sum``), so the
+scores are identical. The rankings are then ``np.argsort`` itself on each question's score row: questions with
+the same corpus size go through one 2-d ``argsort(axis=1)``, which runs the same routine on every row as a 1-d
+call does, so ties come out as in rank_bm25 too. ``tests/test_retrieval.py`` and ``scripts/bench_retrieval.py``
+check the identity (full rankings, every question of the LaMP-mini pack).
 
 Why not bm25s: its variants cannot express BM25Okapi. ``method="robertson"`` clips idf at 0 (or allows
 negatives) instead of the epsilon * average-idf floor, ``"atire"`` uses ``log(N / df)``, scores are float32, and
-its index is built for one large corpus, not thousands of 5-300 document profiles. So this is a vectorised
-numpy scorer. Work is shared across questions: each distinct document text is tokenised once (one user's
-train/dev/test profiles overlap), and questions are scored in chunks with dense (question, term) cells
-(``bincount``, ``minimum.at``; no sorting of the corpus entries) and one accumulation step per query token
-position for the whole chunk. What remains per question in Python is its ``argsort`` and chunk bookkeeping.
-The floor is tokenisation itself (``str.split`` plus a vocabulary lookup per token), which rank_bm25 pays too:
-on corpora with no overlap between questions (LaMP-7's tweets) that is most of our time.
+its index is built for one large corpus, not thousands of 5-300 document profiles.
 
-Deviation: rank_bm25 raises ZeroDivisionError when a corpus has no tokens at all; we return the argsort of
-all-zero scores there, and ``[]`` for an empty corpus.
+How: rank_bm25 spends 1.5-3 us per corpus token; a ``str`` object per token plus a dict lookup would already
+take a good part of that, so there is no Python work per token (nor per question): numpy on whole batches of
+questions, ``BATCH_ROWS`` tokens at a time (small arrays stay in memory the allocator already holds; fresh
+pages are what costs).
+
+1. ``split_keys``: documents and queries are joined, encoded and split on their bytes; where documents repeat
+   (questions of one user share a profile) each distinct one is parsed once, for up to ``PARSE_CHARS`` of corpus
+   text. A token of <= 8 bytes *is* its 64-bit key; a longer one gets a hash that is checked byte for byte, so
+   equal keys <=> equal tokens.
+2. Rows: per question its documents' tokens in corpus order, then its query's tokens. One ``np.sort`` of
+   (hash of the key, row) packed in 64 bits makes every (question, term) a run of rows in reading order (two
+   terms sharing a hash are told apart by their keys); run boundaries give df, tf, the dict order (a term's
+   first row) and, for each query token, the (document, tf) pairs it scores. Only the rows of query terms are
+   sorted at first (a hash of (question, key) picks them); the corpora with a negative-idf query term, which
+   need every term for epsilon * average idf, get a second sort of all their rows (or, when most corpora of
+   the batch before needed that, a batch sorts all its rows at once).
+3. The (query token, document) values, ordered by document and then query position, are added up left to
+   right per document (``seq_sums``) into its score.
+
+Deviations: rank_bm25 raises ZeroDivisionError when a corpus has no tokens at all; we return the argsort of
+all-zero scores there, and ``[]`` for an empty corpus. A document without a query term gets 0 from that term,
+also where rank_bm25 computes 0 / 0 = NaN (b = 1 and an empty document, or k1 = 0; never with the defaults).
 """
 from __future__ import annotations
 
 import itertools
 import math
-from collections import defaultdict
+import re
 from typing import Iterator, Sequence
 
 import numpy as np
 
-CHUNK_CELLS = 1 << 20          # dense cells per chunk (question x term, question x query term x doc)
-BATCH_CHARS = 50_000_000       # distinct document characters parsed at once (bounds the token lists in memory)
+PARSE_CHARS = 20_000_000       # corpus characters (with repeats) of a part whose distinct documents parse at once
+BATCH_ROWS = 50_000            # rows (tokens of a question's documents and query) scored at once: ~400 kB arrays
+HASH_BITS: int | None = None   # bits of the sort hash (None: all the row index leaves); tests force collisions
+SUM_CELLS = 1 << 20            # cells of one zero-padded block in seq_sums
 _LOG_HALF = np.zeros(0)
+_GOLD = np.uint64(0x9E3779B97F4A7C15)    # odd: x * _GOLD mixes x's bits upwards
+_ONES = np.uint64(2 ** 64 - 1)
+
+# What str.split() splits on (Py_UNICODE_ISSPACE): ASCII 9-13 and 28-32, which split_keys tests arithmetically,
+# and a few non-ASCII characters; none above U+3000 (tests/test_retrieval.py checks every code point)
+SPACES = [c for c in range(0x3001) if chr(c).isspace()]
+assert [c for c in SPACES if c < 0x80] == [*range(9, 14), *range(28, 33)]
+_WIDE_SPACE = re.compile("[%s]" % "".join(chr(c) for c in SPACES if c >= 0x80))
 
 
 def log_half(n: int) -> np.ndarray:
@@ -55,60 +82,135 @@ def ragged_positions(counts: np.ndarray) -> np.ndarray:
     return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
-class Ragged:
-    """Variable-length rows stored flat: row i is ``values[off[i]:off[i] + n[i]]``."""
-
-    def __init__(self, values: np.ndarray, n: np.ndarray):
-        self.values, self.n = values, np.asarray(n, dtype=np.int64)
-        self.off = np.cumsum(self.n) - self.n
-
-    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """-> (the rows' values concatenated, their lengths)."""
-        n = self.n[rows]
-        return self.values[np.repeat(self.off[rows], n) + ragged_positions(n)], n
+def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The integers start[i] .. start[i] + count[i] - 1, for every i, concatenated."""
+    return np.repeat(start, count) + ragged_positions(count)
 
 
-class ParsedDocs:
-    """Distinct document texts as term statistics: per document its terms in first-occurrence order (rank_bm25's
-    dict order) with their counts, as one flat array (``start``/``n_terms`` index it) over a shared vocabulary."""
-
-    def __init__(self, texts: Sequence[str]):
-        tokens = [t.split() for t in texts]
-        self.length = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))       # [D] tokens
-        vocab: dict[str, int] = defaultdict(itertools.count().__next__)
-        ids = np.fromiter(map(vocab.__getitem__, itertools.chain.from_iterable(tokens)), dtype=np.int64,
-                          count=int(self.length.sum()))                                         # [T]
-        self.vocab, self.V = dict(vocab), max(len(vocab), 1)
-        key = np.repeat(np.arange(len(texts), dtype=np.int64), self.length) * self.V + ids    # [T] (doc, term)
-        cells, first, tf = np.unique(key, return_index=True, return_counts=True)
-        order = np.argsort(first)                                       # (doc, first occurrence) order
-        self.term = (cells % self.V)[order]                             # [U]
-        self.tf = tf[order].astype(np.float64)                          # [U]
-        self.n_terms = np.bincount(cells // self.V, minlength=len(texts))   # [D] distinct terms per doc
-        self.start = np.cumsum(self.n_terms) - self.n_terms             # [D]
+def _order(v: np.ndarray) -> np.ndarray:
+    """``np.argsort`` of distinct non-negative integers, as one (faster) sort of (value, index) in 64 bits."""
+    bits = len(v).bit_length()
+    if not len(v) or int(v.max()) >= 1 << (63 - bits):
+        return np.argsort(v)
+    packed = v.astype(np.uint64) << np.uint64(bits)
+    packed |= np.arange(len(v), dtype=np.uint64)
+    packed.sort()
+    return (packed & np.uint64((1 << bits) - 1)).view(np.int64)
 
 
-class ParsedQueries:
-    """Per query: its distinct known terms in first-occurrence order (``dist``), and for every known token, in
-    order, the slot of its term in that list (``occ``). Unknown tokens add exactly 0 in rank_bm25: dropped."""
+def seq_sums(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sum of each segment of ``values`` (lengths ``counts``), left to right as a Python loop adds.
 
-    def __init__(self, queries: Sequence[str], vocab: dict[str, int], V: int):
-        tokens = [q.split() for q in queries]
-        n_tok = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-        ids = np.fromiter(map(vocab.get, itertools.chain.from_iterable(tokens), itertools.repeat(-1)),
-                          dtype=np.int64, count=int(n_tok.sum()))                             # [T]
-        q_of = np.repeat(np.arange(len(queries)), n_tok)
-        keep = ids >= 0
-        ids, q_of = ids[keep], q_of[keep]
-        groups, first, inv = np.unique(q_of * V + ids, return_index=True, return_inverse=True)
-        order = np.argsort(first)                                       # (query, first occurrence) order
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        n_dist = np.bincount(groups[order] // V, minlength=len(queries))
-        self.dist = Ragged((groups % V)[order], n_dist)
-        self.occ = Ragged(ragged_positions(n_dist)[rank[inv.ravel()]], np.bincount(q_of, minlength=len(queries)))
+    The segments are the columns of a zero-padded block [position, segment] (adding 0.0 after the end changes
+    nothing) and ``np.add.reduce(axis=0)`` adds its rows one after the other: numpy sums pairwise only along
+    the fast axis, which two or more columns keep from being axis 0 (tests/test_retrieval.py checks it)."""
+    out, off = np.zeros(len(counts)), np.cumsum(counts) - counts
+    order, i = np.flatnonzero(counts), 0
+    split = len(order) * int(counts.max(initial=0)) > SUM_CELLS       # too big for one block: blocks of
+    if split:                                                        # similar lengths, longest first
+        order = order[np.argsort(-counts[order], kind="stable")]
+    while i < len(order):
+        seg = order[i:i + max(1, SUM_CELLS // int(counts[order[i]]))] if split else order
+        i += len(seg)
+        n = counts[seg]
+        pos, width = ragged_positions(n), max(len(seg), 2)
+        block = np.zeros((int(n.max()), width))                      # [longest, segments (>= 2)]
+        block.reshape(-1)[pos * width + np.repeat(np.arange(len(seg)), n)] = values[np.repeat(off[seg], n) + pos]
+        out[seg] = np.add.reduce(block, axis=0)[:len(seg)]
+    return out
 
 
+# ---------------------------------------------------------------------------------------------- tokens
+def split_keys(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``[t.split() for t in texts]`` as exact 64-bit keys, without a ``str`` per token.
+
+    -> (key [T] uint64; first [X], n [X]: text i's tokens are ``key[first[i]:first[i] + n[i]]``). Equal keys
+    <=> equal tokens: a token of <= 8 UTF-8 bytes is its bytes with the bytes above it set to 0xFF (a byte
+    UTF-8 never uses); a longer one is a hash above a low byte 0xFF (a first byte no token has)."""
+    X = len(texts)
+    size = np.fromiter(map(len, texts), dtype=np.int64, count=X) + 1     # [X] characters and a separator
+    big, tail = "\n".join([*texts, " " * 7]), []                     # 8 bytes from every token start
+    if big.isascii():
+        buf = big.encode("ascii")
+    else:                                   # non-ASCII texts move to the end, in UTF-8 (the rest is copied)
+        texts = list(texts)
+        tail = np.flatnonzero(~np.fromiter(map(str.isascii, texts), dtype=bool, count=X)).tolist()
+        wide = [_WIDE_SPACE.sub(" ", texts[i]) for i in tail]        # other spaces -> " ": same tokens
+        for i in tail:
+            texts[i] = ""
+        size[tail] = 1
+        buf = b"".join([("\n".join(texts) + "\n").encode("ascii"),
+                        "\n".join([*wide, " " * 7]).encode("utf-8", "surrogatepass")])
+    text0 = np.cumsum(size) - size                                   # [X] first byte (blank for the tail)
+    if tail:
+        wide_size = np.array([len(t.encode("utf-8", "surrogatepass")) + 1 for t in wide])
+        text0 = np.r_[text0, text0[-1] + size[-1] + np.cumsum(wide_size) - wide_size]    # [X + tail]
+    b = np.frombuffer(buf, dtype=np.uint8)                           # [C]
+    tok = np.zeros(len(b) + 2, dtype=bool)                           # [C + 2] byte of a token (padded)
+    t = np.empty(len(b) + 1, dtype=np.uint8)                         # [C + 1] scratch
+    np.subtract(b, 9, out=t[:-1])                                    # ASCII spaces: 9-13 and 28-32
+    np.greater(t[:-1], 4, out=tok[1:-1])
+    t[:-1] -= 19
+    np.greater(t[:-1], 4, out=t[:-1].view(bool))
+    tok[1:-1] &= t[:-1].view(bool)
+    np.not_equal(tok[1:], tok[:-1], out=t.view(bool))
+    edge = np.flatnonzero(t.view(bool))                              # [2T] token starts and ends
+    start, length = edge[0::2], edge[1::2] - edge[0::2]              # [T] first byte, bytes
+    first = np.searchsorted(edge, text0) // 2                        # [X (+ tail)] first token
+    n = np.diff(first, append=len(start))                            # [X (+ tail)] up to the next text's
+    first[tail], n[tail] = first[X:], n[X:]                          # (a tail text: not its blank slot)
+    words = np.ndarray((len(b) - 7,), dtype="<u8", buffer=buf, strides=(1,))   # words[i] = bytes i..i+7
+    key = words[start]
+    key |= _upper(length, out=np.empty(len(start), dtype=np.uint64))
+    long_ = np.flatnonzero(length > 8)
+    if len(long_):
+        key[long_] = _long_keys(buf, words, start[long_], length[long_])
+    return key, first[:X], n[:X]
+
+
+def _upper(n: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Per length n, the bits of a little-endian word above its first n bytes (none from n = 8 on)."""
+    shift = np.left_shift(n, 3, out=out, dtype=np.uint64, casting="unsafe")
+    return np.left_shift(_ONES, shift, out=shift)                    # numpy: a shift >= 64 gives 0
+
+
+def _long_keys(buf: bytes, words: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Keys of tokens longer than 8 bytes: a hash above a low byte 0xFF, checked byte for byte between tokens
+    whose hashes sort next to each other (on any doubt, exact ids from a dict instead)."""
+    L, h = len(start), words[start].copy()                           # [L]
+    for k, at in _word_steps(length):
+        h[at] = (h[at] * _GOLD) ^ (words[start[at] + k] & ~_upper(length[at] - k))
+    h *= _GOLD
+    h ^= h >> np.uint64(29)
+    h ^= length.astype(np.uint64)
+    h >>= np.uint64(8)                                               # [L] 56 bits: the key is h << 8 | 0xFF
+    bits = L.bit_length()                                            # one sort of (top of h, index) in 64 bits:
+    srt = np.sort(((h >> np.uint64(max(0, bits - 8))) << np.uint64(bits)) | np.arange(L, dtype=np.uint64))
+    tie = np.flatnonzero(srt[1:] >> np.uint64(bits) == srt[:-1] >> np.uint64(bits))
+    low = np.uint64((1 << bits) - 1)                                 # neighbours whose tops tie must be equal
+    a, z = (srt[tie] & low).view(np.int64), (srt[tie + 1] & low).view(np.int64)    # (equal hashes are among them)
+    same = (length[a] == length[z]).all() and (words[start[a]] == words[start[z]]).all()
+    for k, at in _word_steps(length[a]) if same else ():
+        same = not ((words[start[a[at]] + k] ^ words[start[z[at]] + k]) & ~_upper(length[a[at]] - k)).any()
+        if not same:
+            break
+    if not same:                                                     # never seen; here for exactness
+        ids: dict[bytes, int] = {}
+        h = np.fromiter((ids.setdefault(buf[s:s + n], len(ids)) for s, n in zip(start.tolist(), length.tolist())),
+                        dtype=np.uint64, count=L)
+    return (h << np.uint64(8)) | np.uint64(0xFF)
+
+
+def _word_steps(length: np.ndarray) -> Iterator[tuple[int, slice | np.ndarray]]:
+    """For tokens of > 8 bytes: (byte offset k, the tokens that go on past k) for k = 8, 16, ..."""
+    at = np.flatnonzero(length > 16)
+    for k in range(8, int(length.max(initial=0)), 8):
+        if k > 8:
+            at = at[length[at] > k]
+        yield k, slice(None) if k == 8 else at
+
+
+# ---------------------------------------------------------------------------------------------- ranking
 def bm25_rank(query: str, docs: Sequence[str], *, k1: float = 1.5, b: float = 0.75,
               epsilon: float = 0.25) -> list[int]:
     """Indices of ``docs``, best first, exactly as ``BM25Okapi([d.split() for d in docs]).get_top_n``."""
@@ -120,134 +222,181 @@ def bm25_rank_many(queries: Sequence[str], corpora: Sequence[Sequence[str]], *, 
     """One full ranking per (query, corpus) pair; each corpus is scored on its own (per-user BM25)."""
     if len(queries) != len(corpora):
         raise ValueError(f"bm25_rank_many: {len(queries)} queries but {len(corpora)} corpora")
-    out: list[list[int]] = []
-    start, chars, seen = 0, 0, set()
-    for i, docs in enumerate(corpora):         # bounded memory: a batch parses <= BATCH_CHARS of distinct text
-        new = [d for d in docs if d not in seen]
-        seen.update(new)
-        chars += sum(map(len, new))
-        if chars > BATCH_CHARS or i == len(corpora) - 1:
-            out += _rank_batch(queries[start:i + 1], corpora[start:i + 1], k1, b, epsilon)
-            start, chars, seen = i + 1, 0, set()
+    flat = list(itertools.chain.from_iterable(corpora))              # [E] corpus entries, question-major
+    N = np.fromiter(map(len, corpora), dtype=np.int64, count=len(corpora))      # [B] corpus sizes
+    off = np.r_[0, np.cumsum(N)]                                     # [B + 1] first entry of each question
+    sample = flat[::16]                             # documents shared between questions (one user's profile)?
+    repeats = len(set(sample)) < 0.95 * len(sample)                  # then parse each distinct one once, else
+    part = PARSE_CHARS if repeats else 6 * BATCH_ROWS                # ~BATCH_ROWS tokens (~6 characters each)
+    per_part = max(1, int(part * len(sample) / max(1, sum(map(len, sample)))))      # corpus entries per part
+    cuts = [0, *(np.flatnonzero(np.diff(off[:-1] // per_part)) + 1).tolist(), len(corpora)]
+    he, val = [np.zeros(0, dtype=np.int64)], [np.zeros(0)]          # hits: (entry, value) per query token
+    for lo, hi in zip(cuts, cuts[1:]):
+        if hi > lo:
+            e, v = _part_hits(queries[lo:hi], flat[off[lo]:off[hi]], N[lo:hi], repeats, k1, b, epsilon)
+            he.append(e + off[lo])
+            val.append(v)
+    score = seq_sums(np.concatenate(val), np.bincount(np.concatenate(he), minlength=len(flat)))    # [E]
+
+    # rankings: np.argsort per question; questions of one corpus size are the rows of one 2-d argsort
+    out: list[list[int]] = [[]] * len(corpora)                       # (each slot is set below)
+    order = np.argsort(N, kind="stable")
+    for grp in np.split(order, np.flatnonzero(np.diff(N[order])) + 1) if len(order) else []:
+        n = int(N[grp[0]])
+        ranked = np.argsort(score[off[grp][:, None] + np.arange(n)], axis=1)[:, ::-1].tolist() if n else []
+        for i, r in itertools.zip_longest(grp.tolist(), ranked):
+            out[i] = [] if r is None else r
     return out
 
 
-def _rank_batch(queries: Sequence[str], corpora: Sequence[Sequence[str]], k1: float, b: float,
-                epsilon: float) -> list[list[int]]:
-    flat = list(itertools.chain.from_iterable(corpora))
-    uid = {d: i for i, d in enumerate(dict.fromkeys(flat))}
-    corp = Ragged(np.fromiter(map(uid.__getitem__, flat), dtype=np.int64, count=len(flat)),
-                  np.fromiter(map(len, corpora), dtype=np.int64, count=len(corpora)))
-    docs = ParsedDocs(list(uid))
-    qs = ParsedQueries(queries, docs.vocab, docs.V)
-    out: list[list[int]] = [[] for _ in queries]
-    for chunk in _chunks(corp, qs, docs):
-        _rank_chunk(chunk, corp, qs, docs, out, k1, b, epsilon)
-    return out
+def _part_hits(queries: Sequence[str], docs: list[str], N: np.ndarray, repeats: bool, k1: float, b: float,
+               epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+    """``_hits`` of corpus entries ``docs`` [E] (question-major, ``N`` [B] corpus sizes) for their question's
+    query: every text parsed at once (each distinct document once, if ``repeats``), scored in batches."""
+    texts, ent_doc = docs, np.arange(len(docs))
+    if repeats:
+        uid = dict(zip(dict.fromkeys(docs), itertools.count()))
+        texts, ent_doc = list(uid), np.fromiter(map(uid.__getitem__, docs), dtype=np.int64, count=len(docs))
+    key, tok0, ntok = split_keys([*texts, *queries])                 # [T] token keys; [D + B] first, count
+    D, B, off = len(texts), len(N), np.r_[0, np.cumsum(N)]
+    ent_tok0, ent_ntok = tok0[ent_doc], ntok[ent_doc]                # [E]
+    q_rows = np.diff(np.r_[0, np.cumsum(ent_ntok)][off]) + ntok[D:]  # [B] rows of each question
+    batch = (np.cumsum(q_rows) - q_rows) // (BATCH_ROWS if repeats else len(key) + 1)   # (else one batch)
+    cuts = [0, *(np.flatnonzero(np.diff(batch)) + 1).tolist(), B]
+    he, val, filter_rows = [np.zeros(0, dtype=np.int64)], [np.zeros(0)], True
+    for lo, hi in zip(cuts, cuts[1:]):
+        if hi > lo:
+            e, v, n_neg = _hits(key, ent_tok0[off[lo]:off[hi]], ent_ntok[off[lo]:off[hi]], tok0[D + lo:D + hi],
+                                ntok[D + lo:D + hi], N[lo:hi], k1, b, epsilon, filter_rows)
+            he.append(e + off[lo])
+            val.append(v)
+            filter_rows = n_neg <= (hi - lo) // 2                    # worth it if (as here) few corpora need eps
+    return np.concatenate(he), np.concatenate(val)
 
 
-def _chunks(corp: Ragged, qs: ParsedQueries, P: ParsedDocs) -> Iterator[np.ndarray]:
-    """Questions in chunks whose dense arrays stay under CHUNK_CELLS. Questions that share documents (one user's
-    train/dev/test questions) go together, so a chunk's vocabulary grows with its users, not its questions."""
-    todo = np.flatnonzero(corp.n)
-    todo = todo[np.lexsort((corp.n[todo], corp.values[corp.off[todo]]))]     # by first document, then size
-    docs, off, n_terms = corp.values.tolist(), corp.off.tolist(), P.n_terms.tolist()
-    chunk: list[int] = []
-    seen: set[int] = set()
-    n_max = r_max = terms = 0
-    for i in todo.tolist():
-        n, r = int(corp.n[i]), int(qs.dist.n[i]) + 1
-        new = set(docs[off[i]:off[i] + n]) - seen
-        t = sum(map(n_terms.__getitem__, new))
-        size = len(chunk) + 1
-        if chunk and (size * max(n_max, n) * max(r_max, r) > CHUNK_CELLS
-                      or size * min(P.V, terms + t) > CHUNK_CELLS):
-            yield np.array(chunk)
-            chunk, seen, n_max, r_max, terms = [], set(), 0, 0, 0
-            new = set(docs[off[i]:off[i] + n])
-            t = sum(map(n_terms.__getitem__, new))
-        chunk.append(i)
-        seen |= new
-        n_max, r_max, terms = max(n_max, n), max(r_max, r), terms + t
-    if chunk:
-        yield np.array(chunk)
+def _hits(key: np.ndarray, ent_tok0: np.ndarray, ent_ntok: np.ndarray, q_tok0: np.ndarray, q_ntok: np.ndarray,
+          N: np.ndarray, k1: float, b: float, epsilon: float, filter_rows: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """(entry [H], value [H], corpora that need eps): one value per query token and corpus entry with its term,
+    ordered by entry and then query position; an entry's score is the left-to-right sum of its values.
+
+    key [T]: token keys; entry e's are key[ent_tok0[e]:ent_tok0[e] + ent_ntok[e]] (E entries, question-major),
+    question q's query's key[q_tok0[q]:...]; N [B]: corpus sizes. ``filter_rows``: sort the rows of the query
+    terms first, and all rows only for corpora with a negative-idf query term (else all rows at once)."""
+    B, E = len(N), len(ent_tok0)
+    none = np.zeros(0, dtype=np.int64), np.zeros(0), 0
+    # segments, question by question: its entries, then its query; rows = their tokens in that order
+    ent_q = np.repeat(np.arange(B), N)                               # [E]
+    qseg = np.cumsum(N) + np.arange(B)                               # [B] position of each query segment
+    eseg = np.arange(E) + ent_q                                      # [E] positions of entry segments
+    seg_tok0, seg_n, seg_info = (np.empty(E + B, dtype=np.int64) for _ in range(3))      # [S]
+    seg_tok0[eseg], seg_tok0[qseg] = ent_tok0, q_tok0
+    seg_n[eseg], seg_n[qseg] = ent_ntok, q_ntok
+    seg_info[eseg], seg_info[qseg] = ent_q << 32 | np.arange(1, E + 1), np.arange(B) << 32   # question, entry + 1
+    row0 = np.cumsum(seg_n) - seg_n                                  # [S] first row
+    R = int(seg_n.sum())
+    row_info = np.repeat(seg_info, seg_n)                            # [R] question << 32 | entry + 1 (0: query)
+    row_key = key[np.repeat(seg_tok0 - row0, seg_n) + np.arange(R)]  # [R]
+    rbits = R.bit_length()
+
+    sel = np.arange(R)                               # the query rows and those whose (question, key) hash alike
+    if filter_rows:
+        qrows = _ranges(row0[qseg], q_ntok)                          # [Q]
+        bits = max(10, (8 * len(qrows)).bit_length())
+        tag = (row_info >> 32).view(np.uint64) * _GOLD
+        tag ^= row_key
+        tag *= _GOLD
+        tag >>= np.uint64(64 - bits)                                 # [R]
+        wanted = np.zeros(1 << bits, dtype=bool)
+        wanted[tag[qrows]] = True
+        sel = np.flatnonzero(wanted[tag])
+    rows, keys, info, same = _term_runs(row_key, row_info, sel, rbits)
+    ent, doc, ps, gp, gpos, df = _doc_groups(info, same)
+    if not len(gp):
+        return none
+    qs = info >> 32                                                  # [n] question
+    qpos = np.flatnonzero(~doc)                                      # query rows, right after their term's docs
+    g = np.maximum(np.searchsorted(gpos, qpos, side="right") - 1, 0)     # the corpus term just before
+    known = (keys[gpos[g]] == keys[qpos]) & (qs[gpos[g]] == qs[qpos]) & (gpos[g] < qpos)
+    qpos, g = qpos[known], g[known]                                  # [Q] query tokens of corpus terms
+    q, n = qs[qpos], df[g]
+    logs = log_half(int(N.max()))
+    w = logs[N[q] - n] - logs[n]                                     # [Q] idf of the token's term
+    neg = np.zeros(B, dtype=bool)
+    neg[q[w < 0]] = True
+    if neg.any():                                # epsilon * average idf: every term of those corpora counts
+        if filter_rows:
+            doc0 = row0[qseg - N]                                    # [B] first document row
+            rows2, _, info2, same2 = _term_runs(row_key, row_info, _ranges(doc0[neg], (row0[qseg] - doc0)[neg]),
+                                                rbits)
+            gpos2, df2 = _doc_groups(info2, same2)[4:]
+            eps = _eps(rows2[gpos2], info2[gpos2] >> 32, df2, neg, N, logs, epsilon)
+        else:
+            eps = _eps(rows[gpos], qs[gpos], df, neg, N, logs, epsilon)
+        w = np.where(w < 0, eps[q], w)                               # rank_bm25's idf[token]
+
+    # one value per (query token, document with its term), in rank_bm25's operation order
+    H = int(n.sum())
+    hp = np.repeat(gp[g] - (np.cumsum(n) - n), n) + np.arange(H)    # [H] pair
+    head = np.diff(g, prepend=-1) != 0                              # [Q] first query row of its term
+    qend = np.repeat(qpos[head][np.cumsum(head) - 1], n)            # [H] end of the term's document rows
+    nxt = np.where(hp + 1 < len(ps), ps[np.minimum(hp + 1, len(ps) - 1)], len(rows))
+    tf = (np.minimum(nxt, qend) - ps[hp]).astype(np.float64)        # [H] the pair's rows
+    he = ent[ps[hp]]                                                 # [H] entry
+    length = ent_ntok.astype(np.float64)                             # [E] document lengths
+    avgdl = np.bincount(ent_q, weights=length, minlength=B) / np.maximum(N, 1)    # exact: integer sums
+    K = k1 * ((1 - b) + b * length[he] / avgdl[ent_q[he]])
+    val = np.repeat(w, n) * (tf * (k1 + 1) / (tf + K))               # [H]
+    order = _order(he << rbits | np.repeat(rows[qpos], n))           # by entry, then query row (= position)
+    return he[order], val[order], int(neg.sum())
 
 
-def _rank_chunk(qids: np.ndarray, corp: Ragged, qs: ParsedQueries, P: ParsedDocs, out: list[list[int]],
-                k1: float, b: float, epsilon: float) -> None:
-    B = len(qids)
-    docs, Ns = corp.gather(qids)                                               # [D] parsed-doc ids, [B]
-    n_max = int(Ns.max())
-    doc_q, doc_pos = np.repeat(np.arange(B), Ns), ragged_positions(Ns)         # [D], [D]
-    nt = P.n_terms[docs]                                                       # [D]
-    ent = np.repeat(P.start[docs], nt) + ragged_positions(nt)                  # [E] (question, doc, term)
-    ent_q, ent_doc, term = np.repeat(doc_q, nt), np.repeat(doc_pos, nt), P.term[ent]
-    E = len(ent)
+def _term_runs(row_key: np.ndarray, row_info: np.ndarray, rows: np.ndarray,
+               rbits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``rows`` (ascending) sorted by term, i.e. (question, key), then row: one sort of (hash of the key, row)
+    packed in 64 bits, and terms sharing a hash are told apart by their keys. -> rows, keys, info [n] and
+    same [n - 1]: whether the next row has the same term."""
+    srt = row_key[rows] * _GOLD
+    srt >>= np.uint64(64 - min(HASH_BITS or 64, 64 - rbits))
+    srt <<= np.uint64(rbits)
+    srt |= rows.view(np.uint64)
+    srt.sort()
+    rows = (srt & np.uint64((1 << rbits) - 1)).view(np.int64)        # [n] rows, sorted
+    srt >>= np.uint64(rbits)                                         # [n] their hashes
+    keys, info = row_key[rows], row_info[rows]
+    qs = info >> 32
+    same_q, same_key = qs[1:] == qs[:-1], keys[1:] == keys[:-1]      # [n - 1]
+    mixed = same_q & ~same_key
+    mixed &= srt[1:] == srt[:-1]
+    if mixed.any():                                                  # two terms, one hash: order by (key, row)
+        run = np.cumsum(np.r_[True, ~same_q | (srt[1:] != srt[:-1])])
+        at = np.flatnonzero(np.isin(run, run[1:][mixed]))
+        fix = at[np.lexsort((rows[at], keys[at], run[at]))]
+        rows[at], keys[at], info[at] = rows[fix], keys[fix], info[fix]
+        same_key = keys[1:] == keys[:-1]
+    return rows, keys, info, same_q & same_key
 
-    # chunk-local term ids -> one dense cell per (question, term)
-    present = np.zeros(P.V, dtype=bool)
-    present[term] = True
-    local = np.cumsum(present) - 1                                             # [V]
-    Vc = max(int(present.sum()), 1)
-    cell = ent_q * Vc + local[term]                                            # [E]
-    df = np.bincount(cell, minlength=B * Vc)                                   # [B*Vc]
-    first = np.full(B * Vc, E, dtype=np.int64)
-    np.minimum.at(first, cell, np.arange(E))
-    new = first[cell] == np.arange(E)                                          # [E] term's first doc in question
 
-    # idf over every term, summed sequentially in rank_bm25's dict order (document, then first occurrence)
-    logs = log_half(n_max)
-    gq, gdf = ent_q[new], df[cell[new]]                                        # [G]
-    idf_g = logs[Ns[gq] - gdf] - logs[gdf]
-    Vq = np.bincount(gq, minlength=B)                                          # [B] distinct terms per question
-    M = np.zeros((B, max(int(Vq.max()), 1)))
-    M[gq, ragged_positions(Vq)] = idf_g
-    idf_sum = np.cumsum(M, axis=1)[np.arange(B), np.maximum(Vq - 1, 0)]        # [B]
-    eps = epsilon * np.where(Vq > 0, idf_sum / np.maximum(Vq, 1), 0.0)         # [B]
+def _doc_groups(info: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, ...]:
+    """From term runs: ent [n] (entry, -1 for a query row), doc [n] (not a query row), ps [P] (where each
+    (document, term) pair's rows start; a term's pairs are consecutive), gp [G] (the first pair of each term
+    with documents), gpos [G] (its first row) and df [G]."""
+    ent = (info & 0xFFFFFFFF) - 1
+    doc = ent >= 0
+    new_g = np.r_[True, ~same][:len(info)]                           # [n] a term's rows start
+    new_pair = np.r_[True, ent[1:] != ent[:-1]][:len(info)]
+    new_pair |= new_g
+    new_pair &= doc
+    ps = np.flatnonzero(new_pair)
+    gp = np.flatnonzero(new_g[ps])
+    return ent, doc, ps, gp, ps[gp], np.diff(gp, append=len(ps))
 
-    # distinct query terms present in the corpus -> slots 0..; everything else -> the all-zero last slot
-    q_ids, n_dist = qs.dist.gather(qids)                                       # [Q], [B]
-    R = int(n_dist.max()) + 1
-    q_of = np.repeat(np.arange(B), n_dist)                                     # [Q]
-    q_cell = q_of * Vc + local[q_ids]
-    valid = present[q_ids]
-    valid[valid] = df[q_cell[valid]] > 0
-    slot = np.full(len(q_ids), R - 1, dtype=np.int64)                          # [Q]
-    slot[valid] = ragged_positions(np.bincount(q_of[valid], minlength=B))
-    slot_of_cell = np.full(B * Vc, -1, dtype=np.int32)
-    slot_of_cell[q_cell[valid]] = slot[valid]
-    d = df[q_cell[valid]]
-    v = logs[Ns[q_of[valid]] - d] - logs[d]
-    idf_slot = np.zeros((B, R))                                                # [B, R]
-    idf_slot[q_of[valid], slot[valid]] = np.where(v < 0, eps[q_of[valid]], v)
-    L = np.zeros((B, n_max))                                                   # [B, N] doc lengths
-    L[doc_q, doc_pos] = P.length[docs]
-    avgdl = L.sum(axis=1) / Ns                                                 # exact: integer sums
-    avgdl = np.where(avgdl > 0, avgdl, 1.0)
-    K = k1 * ((1 - b) + b * L / avgdl[:, None])                                # [B, N]
-    s = slot_of_cell[cell]
-    hit = s >= 0                                                               # entries of query terms
-    hq, hs, hd, tf = ent_q[hit], s[hit], ent_doc[hit], P.tf[ent[hit]]
-    contrib = np.zeros((B, R, n_max))                                          # [B, R, N]; tf = 0 adds 0.0
-    contrib[hq, hs, hd] = idf_slot[hq, hs] * (tf * (k1 + 1) / (tf + K[hq, hd]))
 
-    # query tokens in order (a repeated token counts again); tokens of absent terms add 0.0: skipped.
-    # Rows are put in order of decreasing token count, so step j only touches rows with a j-th token.
-    occ_local, n_occ = qs.occ.gather(qids)
-    occ_slot = slot[occ_local + np.repeat(np.cumsum(n_dist) - n_dist, n_occ)]
-    occ_q = np.repeat(np.arange(B), n_occ)
-    keep = occ_slot != R - 1
-    occ_slot, occ_q = occ_slot[keep], occ_q[keep]
-    J = np.bincount(occ_q, minlength=B)                                        # [B] tokens that score
-    perm = np.argsort(-J, kind="stable")
-    row_of = np.empty(B, dtype=np.int64)
-    row_of[perm] = np.arange(B)
-    occ = np.zeros((B, int(J.max()) if B else 0), dtype=np.int64)              # [B, J] (permuted rows)
-    occ[row_of[occ_q], ragged_positions(J)] = occ_slot
-    active = B - np.cumsum(np.bincount(J, minlength=occ.shape[1] + 1))        # rows with more than j tokens
-    score = np.zeros((B, n_max))                                               # [B, N] (permuted rows)
-    for j in range(occ.shape[1]):
-        m = int(active[j])
-        score[:m] += contrib[perm[:m], occ[:m, j]]
-    for c, i in enumerate(qids.tolist()):
-        out[i] = np.argsort(score[row_of[c], :Ns[c]])[::-1].tolist()
+def _eps(first: np.ndarray, q: np.ndarray, df: np.ndarray, neg: np.ndarray, N: np.ndarray, logs: np.ndarray,
+         epsilon: float) -> np.ndarray:
+    """[B] epsilon * average idf of the corpora ``neg`` (0 elsewhere), from every term's first row, question
+    and df: the idfs are summed one by one in rank_bm25's dict order, i.e. by first row."""
+    g = np.flatnonzero(neg[q])
+    q = q[g]
+    idf = logs[N[q] - df[g]] - logs[df[g]]
+    n_terms = np.bincount(q, minlength=len(N))
+    return epsilon * (seq_sums(idf[_order(first[g])], n_terms) / np.maximum(n_terms, 1))

@@ -4,8 +4,9 @@
 
 Nothing is recomputed from a model (lm-eval ``make_table``, HELM ``helm-summarize``; anchors.md A1, A2, A4):
 
-* rows: only ``status == "finished"``; for each (data source + digest, eval split, profile, task, method, variant)
-  the latest by ``finished_at`` (file order breaks ties), peft ``method_comparison``'s "latest row per key";
+* rows: only ``status == "finished"``; for each (data source + digest, eval split, profile, question cap, task,
+  method, variant) the latest by ``finished_at`` (file order breaks ties), peft ``method_comparison``'s "latest
+  row per key"; one section per (source, split, profile, question cap), the newest first;
 * values and 95% CIs are the rows' own; the best value per metric column is bold, respecting higher_is_better;
 * significance markers come from paired bootstrap tests on the rows' per-example scores
   (``benchmark.compare.paired`` -> ``benchmark.metrics.paired_test``) of the task's headline metric, only
@@ -59,9 +60,12 @@ def label(row: dict[str, Any]) -> str:
     return row.get("display") or (f"{row['method']} ({row['variant']})" if row.get("variant") else row["method"])
 
 
-def section_key(row: dict[str, Any]) -> tuple[str, str, str]:
+def section_key(row: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(data source, eval split, profile, evaluated questions per task): rows of one protocol. A profile whose
+    caps changed (e.g. 50 -> 25 questions) starts a new section instead of mixing with its older rows."""
     d = row.get("data", {})
-    return str(d.get("source", "?")), str(d.get("eval_split", "?")), str(row.get("profile", "?"))
+    return (str(d.get("source", "?")), str(d.get("eval_split", "?")), str(row.get("profile", "?")),
+            str(d.get("limit") or "all"))
 
 
 def digest(row: dict[str, Any]) -> str:
@@ -238,12 +242,12 @@ def panel(table: Table) -> Panel:
     return Panel(table.name, metric, hib, tuple(points))
 
 
-def render_section(key: tuple[str, str, str], rows: list[dict[str, Any]], tester: PairedTester,
+def render_section(key: tuple[str, str, str, str], rows: list[dict[str, Any]], tester: PairedTester,
                    plot_dir: Path | None, out_dir: Path) -> list[str]:
     from benchmark.tasks import load_task, task_names
 
-    source, split, profile = key
-    lines = [f"## Data `{source}` · eval split `{split}` · profile `{profile}`", "",
+    source, split, profile, limit = key
+    lines = [f"## Data `{source}` · eval split `{split}` · profile `{profile}` · {limit} questions per task", "",
              f"Backbone {distinct(rows, lambda r: ident(r, 'backbone'))}; "
              f"embedder {distinct(rows, lambda r: ident(r, 'embedder'))}; answer mode "
              f"{distinct(rows, lambda r: r.get('answer_mode'))}.", ""]
@@ -260,8 +264,8 @@ def render_section(key: tuple[str, str, str], rows: list[dict[str, Any]], tester
         lines += [f"### {title}", "", data_line(by_task[task][dg]) + ".", "", *render_table(table), ""]
         lines += [f"- {note}" for note in dict.fromkeys(table.notes)] + ([""] if table.notes else [])
     if plot_dir is not None:
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{source}-{split}-{profile}")
-        title = f"{source} / {split} / profile {profile}"
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{source}-{split}-{profile}" + ("" if limit == "all" else f"-n{limit}"))
+        title = f"{source} / {split} / profile {profile} / {limit} questions"
         for caption, path in render_plots(slug, title, [panel(t) for t in tables], plot_dir):
             lines += [f"![{caption}]({path.relative_to(out_dir).as_posix()})", ""]
     lines += ["#### Summary: mean rank of the headline metric over the tasks a method has a row for", "",
@@ -286,7 +290,7 @@ def render_header(selected: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
     return ["# LaMP personalisation leaderboard", "",
             f"Rendered by `python -m benchmark.leaderboard` from `runs.jsonl`: {len(selected)} rows shown of "
             f"{len(rows)} recorded ({', '.join(f'{n} {k}' for k, n in sorted(status.items())) or 'none'}; shown: "
-            "finished runs only, the latest per data, split, profile, task, method and "
+            "finished runs only, the latest per data, split, profile, question cap, task, method and "
             "variant). Nothing here is recomputed from a model. How to read and reproduce a row: "
             "[results/README.md](README.md).", "",
             "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in info), "",
@@ -324,7 +328,10 @@ def build(results: str | Path = "results", out: str | Path | None = None, n_boot
     selected = select_rows(rows)
     lines = render_header(selected, rows, n_boot, seed)
     tester = PairedTester(results, n_boot, seed)
-    for key in sorted({section_key(r) for r in selected}):
+    newest: dict[tuple, str] = defaultdict(str)     # sections in order of their newest row: current protocol first
+    for r in selected:
+        newest[section_key(r)] = max(newest[section_key(r)], str(r.get("finished_at", "")))
+    for key in sorted(newest, key=lambda k: (newest[k], k), reverse=True):
         rows_in = [r for r in selected if section_key(r) == key]
         lines += render_section(key, rows_in, tester, out.parent / "plots" if plots else None, out.parent)
     text = "\n".join(lines + render_reported(reported)).rstrip("\n") + "\n"

@@ -148,7 +148,8 @@ def _load_backbone(cfg_json: str, decoding_json: str):
     return LanguageModel(model, tok, kind=kind, ident=ident, device=device,
                          chat_template=bool(cfg.get("chat_template", True)),
                          max_input_tokens=int(cfg.get("max_input_tokens", 256)),
-                         batch_size=int(cfg.get("batch_size", 8)), decoding=decoding)
+                         batch_size=int(cfg.get("batch_size", 8)),
+                         generate_batch_size=cfg.get("generate_batch_size"), decoding=decoding)
 
 
 def load_embedder(cfg: Any):

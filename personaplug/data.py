@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from benchmark.example import Example
 from personaplug.model import pad_history
@@ -116,9 +117,12 @@ class PlugData(L.LightningDataModule):
         self.batch_size, self.predict_batch_size, self.seed = batch_size, predict_batch_size, seed
 
     def train_dataloader(self) -> DataLoader:
+        """Seeded, length-grouped shuffling (the HF Trainer's ``group_by_length``): batches of similar prompt
+        length, so dynamic padding wastes little of the frozen LLM's forward and backward passes."""
         gen = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, generator=gen,
-                          collate_fn=self.collate)
+        sampler = LengthGroupedSampler(self.batch_size, lengths=[len(it.prompt) + len(it.target or "")
+                                                                 for it in self.train], generator=gen)
+        return DataLoader(self.train, batch_size=self.batch_size, sampler=sampler, collate_fn=self.collate)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val, batch_size=self.predict_batch_size, collate_fn=self.collate)

@@ -35,7 +35,7 @@ from personaplug.model import PersonaPlug
 from personaplug.module import PlugModule, make_trainer
 
 NAMESPACE = "pplug"
-FORMAT = 1            # bump when a code change can change the trained weights (invalidates cached plugs)
+FORMAT = 2            # bump when a code change can change the trained weights (invalidates cached plugs)
 NOT_IN_KEY = ("predict_batch_size", "progress_bar", "cache")
 
 

@@ -7,7 +7,8 @@
     again as a new process would: in-memory rows dropped, a new Store on the same dir). Also "embeddings warm":
     rankings deleted, embeddings kept (another k, split or method). Model loading is reported on its own.
 
-Times are the best of ``--repeats`` runs (wall clock; the machine may be shared). Usage::
+Times are the best of ``--repeats`` runs (wall clock; the machine may be shared, so the two BM25s run in turns).
+Usage::
 
     .venv/bin/python scripts/bench_retrieval.py                    # largest mini task (most profile items)
     .venv/bin/python scripts/bench_retrieval.py --tasks all --skip-dense
@@ -41,13 +42,16 @@ def load_examples(root: Path, task: str) -> list[Example]:
     return [ex for s in SPLITS for ex in read_split(root, spec, s).examples]
 
 
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
+def best_of(fns, repeats: int) -> list[tuple[float, object]]:
+    """(best time, result) of each function over ``repeats`` runs, run in turns (a, b, a, b, ...) so that a
+    shared machine's load changes hit them alike."""
+    best, out = [float("inf")] * len(fns), [None] * len(fns)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            out[i] = fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return list(zip(best, out))
 
 
 def lamp_rank_bm25(queries: list[str], corpora: list[list[str]]) -> list[list[int]]:
@@ -67,8 +71,8 @@ def bench_bm25(root: Path, task: str, repeats: int) -> dict:
     exs = load_examples(root, task)
     queries = [spec.retrieval_query(ex.input) for ex in exs]
     corpora = [[spec.document(it) for it in ex.profile] for ex in exs]
-    t_ref, ref = best_of(lambda: lamp_rank_bm25(queries, corpora), repeats)
-    t_new, new = best_of(lambda: bm25_rank_many(queries, corpora), repeats)
+    (t_ref, ref), (t_new, new) = best_of([lambda: lamp_rank_bm25(queries, corpora),
+                                          lambda: bm25_rank_many(queries, corpora)], repeats)
     mism = {k: sum(a[:k] != b[:k] for a, b in zip(ref, new)) for k in (1, 4)}
     return {"task": task, "questions": len(exs), "items": sum(len(c) for c in corpora),
             "distinct": len({d for c in corpora for d in c}), "rank_bm25_s": t_ref, "ours_s": t_new,

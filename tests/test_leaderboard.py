@@ -115,6 +115,17 @@ def test_tasks_with_own_digests_share_a_section_and_two_digests_split_a_task(boa
     assert "no per-example scores" in md  # the folder has no samples: tests are skipped with a note
 
 
+def test_a_changed_question_cap_starts_a_new_section_newest_first(results, tmp_path):
+    rows = [json.loads(line) for line in (results / "runs.jsonl").read_text().splitlines()]
+    newer = {**rows[0], "run_id": "zs-cap25", "finished_at": "2026-01-01T00:00:00+00:00",
+             "data": {**rows[0]["data"], "limit": 25}}
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [*rows, newer]))
+    md = leaderboard.build(tmp_path, tmp_path / "lb.md", n_boot=200, plots=False)
+    sections = re.findall(r"\n## Data .*", md)
+    assert len(sections) == 2 and "25 questions per task" in sections[0] and "40 questions per task" in sections[1]
+    assert "zeroshot" in md.split(sections[1])[1]       # the older protocol keeps its own zeroshot row
+
+
 def test_cost_columns_and_data_line(board):
     pplug = table(board, "LaMP_2")["pplug"]
     assert (pplug["trainable params"], pplug["stored bytes/user"], pplug["train s"]) == ("1.23M", "1.5 KiB", "60.0")

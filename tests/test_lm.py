@@ -60,12 +60,15 @@ def test_prefix_goes_in_front_of_the_prompt(tiny_backbone_dir):
     rows = [lm.prompt_ids(p) for p in PROMPTS[:2]]
     prefix = torch.randn(2, 2, lm.hidden_size)                                   # [N, P, D]
     embeds, mask, pos = lm._assemble(rows, prefix)
+    at = lm.input_offset                        # chat opening / BOS tokens stay in front (T5: none)
+    assert at == (0 if lm.kind == "seq2seq" else len(lm.template_head)) and rows[0][:at] == lm.template_head
     for i, ids in enumerate(rows):
         first = int(mask[i].nonzero()[0]) if lm.kind == "causal" else 0
-        assert torch.equal(embeds[i, first:first + 2], prefix[i])
-        assert pos[i, first].item() == 0
         expected = lm.input_embeddings(torch.tensor(ids))
-        assert torch.allclose(embeds[i, first + 2:first + 2 + len(ids)], expected)
+        assert torch.allclose(embeds[i, first:first + at], expected[:at])
+        assert torch.equal(embeds[i, first + at:first + at + 2], prefix[i])
+        assert pos[i, first].item() == 0
+        assert torch.allclose(embeds[i, first + at + 2:first + 2 + len(ids)], expected[at:])
         assert int(mask[i].sum()) == len(ids) + 2
 
 
@@ -76,6 +79,25 @@ def test_loss_covers_targets_only_and_reaches_the_prefix(tiny_backbone_dir):
     loss.backward()
     assert torch.isfinite(loss) and prefix.grad is not None and prefix.grad.abs().sum() > 0
     assert all(p.grad is None for p in lm.model.parameters())   # the LLM is frozen
+
+
+def test_loss_equals_one_by_one_full_sequence_cross_entropy(tiny_backbone_dir):
+    """The batched loss (LM head on target positions only) is the token-weighted mean of each example's
+    cross-entropy computed the plain way: the whole unpadded sequence through the model, HF's own ``labels``."""
+    lm = _lm(tiny_backbone_dir)
+    prompts, targets = PROMPTS, ["comedy", "a much longer target with several words", "x"]
+    batched = lm.loss(prompts, targets)
+    total, count = 0.0, 0
+    for p, t in zip(prompts, targets):
+        rows, tgt = lm.prompt_ids(p), lm.target_ids(t)
+        if lm.kind == "causal":
+            ids = torch.tensor([rows + tgt])
+            labels = torch.tensor([[-100] * len(rows) + tgt])
+            out = lm.model(input_ids=ids, labels=labels)
+        else:
+            out = lm.model(input_ids=torch.tensor([rows]), labels=torch.tensor([tgt]))
+        total, count = total + float(out.loss) * len(tgt), count + len(tgt)
+    assert float(batched) == pytest.approx(total / count, rel=1e-5, abs=1e-6)
 
 
 def test_answer_modes(tiny_backbone_dir):

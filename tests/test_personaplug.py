@@ -245,10 +245,11 @@ def test_gradient_reaches_only_the_plug_and_soft_tokens_come_first(tiny_backbone
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.plug.input_encoder.parameters())
     embeds, mask, emb = seen["embeds"], seen["mask"], ctx.lm.input_embeddings.weight
     for b, prompt in enumerate(batch["prompts"]):
-        first = int(mask[b].nonzero()[0])                # causal: left padding; seq2seq: 0
+        first = int(mask[b].nonzero()[0]) + ctx.lm.input_offset   # causal: left padding + chat opening; T5: 0
         assert ctx.lm.kind == "causal" or first == 0
+        ids = ctx.lm.prompt_ids(prompt)
         assert torch.allclose(embeds[b, first:first + 2], soft[b].detach(), atol=1e-6)
-        assert torch.equal(embeds[b, first + 2], emb[ctx.lm.prompt_ids(prompt)[0]])      # then the prompt
+        assert torch.equal(embeds[b, first + 2], emb[ids[ctx.lm.input_offset]])          # then the task text
 
 
 def test_a_trainable_llm_is_refused(tiny_causal_dir, tiny_overrides):

@@ -83,9 +83,79 @@ def test_bm25_matches_rank_bm25_on_random_tie_heavy_corpora(monkeypatch):
     got = bm25_rank_many(queries, corpora)
     assert got == [reference(q, c) for q, c in zip(queries, corpora)]
     assert got[:40] == [bm25_rank(q, c) for q, c in zip(queries[:40], corpora[:40])]   # batch == single
-    monkeypatch.setattr(bm25, "BATCH_CHARS", 300)             # many parse batches and many dense chunks
-    monkeypatch.setattr(bm25, "CHUNK_CELLS", 2000)
+    monkeypatch.setattr(bm25, "PARSE_CHARS", 2000)            # many parts and batches, many idf-sum blocks,
+    monkeypatch.setattr(bm25, "BATCH_ROWS", 60)
+    monkeypatch.setattr(bm25, "SUM_CELLS", 8)
+    monkeypatch.setattr(bm25, "HASH_BITS", 2)                 # and sort-hash ties between different terms
     assert bm25_rank_many(queries, corpora) == got
+
+
+def test_seq_sums_adds_left_to_right(monkeypatch):
+    # the score and average-idf sums must round as rank_bm25's one-by-one additions do, not as numpy's pairwise
+    # sum; np.add.reduce along axis 0 of a block with >= 2 columns does that (one column would go pairwise)
+    rng = np.random.default_rng(1)
+
+    def loop_sums(values, counts):
+        out, i = [], 0
+        for c in counts:
+            total = 0
+            for v in values[i:i + c]:
+                total += v
+            out.append(total)
+            i += c
+        return np.array(out, dtype=float)
+
+    shapes = [rng.integers(0, 30, 500), rng.integers(0, 3000, 2), np.array([2500]), np.array([0, 0]), np.zeros(0, int)]
+    for cells in (bm25.SUM_CELLS, 64):
+        monkeypatch.setattr(bm25, "SUM_CELLS", cells)
+        for counts in shapes:
+            values = rng.standard_normal(int(counts.sum())) * 10.0 ** rng.integers(-8, 8, int(counts.sum()))
+            assert np.array_equal(bm25.seq_sums(values, counts), loop_sums(values, counts))
+
+
+def test_2d_argsort_rows_are_1d_argsorts():
+    # rankings of questions with one corpus size come from one argsort(axis=1): the same permutation, ties
+    # included, as np.argsort of each score row on its own (what rank_bm25's get_top_n calls)
+    rng = np.random.default_rng(2)
+    for n in [*range(1, 40), 64, 100, 257, 1000]:
+        scores = rng.integers(0, 3, (16, n)).astype(float) * rng.choice([0.5, 1.0], (16, 1))
+        assert [list(r) for r in np.argsort(scores, axis=1)] == [list(np.argsort(row)) for row in scores]
+
+
+PIECES = ["a", "ab", "abcdefg", "abcdefgh", "abcdefghi", "x" * 16, "x" * 17, "y" * 40, "é", "ÿÿ", "日本語", "😀",
+          "\x00", "a\x00", "\x7f", "\ud800", "ab\udfff", " ", "\t", "\n", "\x1c", "\x1f", "\x85", "\xa0", "\u2009",
+          "\u3000", "word"]                                  # 7/8/9/16/17-byte tokens, NUL, surrogates, odd spaces
+
+
+def test_split_keys_is_str_split_with_exact_keys():
+    everything = "x".join(map(chr, range(0x110000)))        # what str.split() splits on: bm25.SPACES, exactly
+    kept = set(map(ord, "".join(everything.split())))
+    assert sorted(set(range(0x110000)) - kept) == bm25.SPACES
+    rng = pyrandom.Random(3)
+    texts = ["".join(rng.choices(PIECES, k=rng.randint(0, 12))) for _ in range(600)] + ["", " ", "\u3000", "ab"]
+    for batch in (texts, [t for t in texts if t.isascii()], [t for t in texts if not t.isascii()]):
+        key, first, n = bm25.split_keys(batch)
+        assert n.tolist() == [len(t.split()) for t in batch]
+        keys_of: dict[str, set[int]] = {}
+        for t, f in zip(batch, first.tolist()):
+            for j, token in enumerate(t.split()):
+                keys_of.setdefault(token, set()).add(int(key[f + j]))
+        assert all(len(k) == 1 for k in keys_of.values())    # one key per token, a different one per token
+        assert len(set().union(*keys_of.values())) == len(keys_of)
+
+
+def test_bm25_unicode_long_tokens_and_forced_hash_collisions(monkeypatch):
+    rng = pyrandom.Random(11)
+    queries = [" ".join(rng.choices(PIECES, k=rng.randint(1, 6))) for _ in range(120)]
+    corpora = [[" ".join(rng.choices(PIECES, k=rng.randint(1, 8))) for _ in range(rng.randint(1, 12))]
+               for _ in queries]
+    corpora = [c if any(d.split() for d in c) else c + ["word"] for c in corpora]   # rank_bm25 needs a token
+    want = [reference(q, c) for q, c in zip(queries, corpora)]
+    assert bm25_rank_many(queries, corpora) == want
+    monkeypatch.setattr(bm25, "BATCH_ROWS", 30)              # (no document repeats here: parts of ~180 chars)
+    assert bm25_rank_many(queries, corpora) == want
+    monkeypatch.setattr(bm25, "_GOLD", np.uint64(0))         # every hash collides: long-token keys fall back to
+    assert bm25_rank_many(queries, corpora) == want          # exact ids, the sort to (key, row) order
 
 
 @pytest.mark.skipif(not MINI.exists(), reason="LaMP-mini pack not present")
