@@ -53,7 +53,7 @@ bench: setup models ## Run the grid: TASK x METHOD on DATA, resumable; then rend
 		$(if $(PROFILE),--profile $(PROFILE)) $(if $(FORCE),--force) $(ARGS); \
 	status=$$?; $(PY) -m benchmark.leaderboard; exit $$status
 
-perf: setup models ## Performance and scale figures -> results/perf.md, .png, .json (~1 h; ARGS='--quick --out /tmp/p.md')
+perf: setup models ## Performance and scale figures -> results/perf.md, .png, .json (~55 min idle; ARGS='--quick --out /tmp/p.md')
 	$(PY) -m benchmark.perf $(ARGS)
 
 leaderboard: setup ## Render results/leaderboard.md and plots from results/runs.jsonl (no recomputation)

@@ -225,8 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0, load_before, sections = time.perf_counter(), os.getloadavg(), a.sections.split(",")
     mini = mini_root(compose("LaMP_2", "zeroshot", [], profile=a.profile).data)
     a.scratch.mkdir(parents=True, exist_ok=True)
-    rep: dict[str, Any] = {"command": " ".join(["python -m benchmark.perf", *map(shlex.quote, argv)])
-                           + ("   (via `make perf`)" if os.environ.get("MAKELEVEL") else ""),
+    rep: dict[str, Any] = {"command": " ".join(["python -m benchmark.perf", *map(shlex.quote, argv)]),
+                           "via": "make perf" if os.environ.get("MAKELEVEL") else None,
                            "git": runs.git_state(), "started": runs.now_iso(), "quick": a.quick, "profile": a.profile,
                            "args": {k: str(v) for k, v in vars(a).items()}, "not_run": {}, "errors": {}}
     if a.quick or mini is None:   # sections 1-3 read a pack from disk: a small synthetic one without the mini pack

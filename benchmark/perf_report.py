@@ -47,7 +47,7 @@ def render(rep: dict[str, Any], png_name: str, json_name: str) -> str:
     lines = ["# Performance and scale (`make perf`)", ""]
     if rep["quick"]:
         lines += ["**QUICK run (tiny sizes, synthetic data): a smoke test of the tool, not a measurement.**", ""]
-    lines += [f"* command: `{rep['command']}`",
+    lines += [f"* command: `{rep['command']}`" + (f" (via `{rep['via']}`)" if rep.get("via") else ""),
               f"* commit: `{git['commit']}`{' (dirty: uncommitted changes, diff sha256 ' + git.get('diff_sha256', '')[:12] + ')' if git['dirty'] else ' (clean)'}",
               f"* date: {rep['started']} to {rep['finished']} ({rep['elapsed_s'] / 60:.1f} min)",
               f"* host: {host['machine']}, {host['cpus']} cores, torch threads {host['torch_threads']}, load average "
