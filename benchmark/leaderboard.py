@@ -264,7 +264,8 @@ def render_section(key: tuple[str, str, str, str], rows: list[dict[str, Any]], t
         lines += [f"### {title}", "", data_line(by_task[task][dg]) + ".", "", *render_table(table), ""]
         lines += [f"- {note}" for note in dict.fromkeys(table.notes)] + ([""] if table.notes else [])
     if plot_dir is not None:
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{source}-{split}-{profile}" + ("" if limit == "all" else f"-n{limit}"))
+        cap = "" if limit == "all" else f"-n{limit}"
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{source}-{split}-{profile}{cap}")
         title = f"{source} / {split} / profile {profile} / {limit} questions"
         for caption, path in render_plots(slug, title, [panel(t) for t in tables], plot_dir):
             lines += [f"![{caption}]({path.relative_to(out_dir).as_posix()})", ""]
@@ -328,12 +329,13 @@ def build(results: str | Path = "results", out: str | Path | None = None, n_boot
     selected = select_rows(rows)
     lines = render_header(selected, rows, n_boot, seed)
     tester = PairedTester(results, n_boot, seed)
-    newest: dict[tuple, str] = defaultdict(str)     # sections in order of their newest row: current protocol first
+    sections: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in selected:
-        newest[section_key(r)] = max(newest[section_key(r)], str(r.get("finished_at", "")))
-    for key in sorted(newest, key=lambda k: (newest[k], k), reverse=True):
-        rows_in = [r for r in selected if section_key(r) == key]
-        lines += render_section(key, rows_in, tester, out.parent / "plots" if plots else None, out.parent)
+        sections[section_key(r)].append(r)
+    def newest(key: tuple) -> tuple:  # sections in order of their newest row: the current protocol first
+        return max(str(r.get("finished_at", "")) for r in sections[key]), key
+    for key in sorted(sections, key=newest, reverse=True):
+        lines += render_section(key, sections[key], tester, out.parent / "plots" if plots else None, out.parent)
     text = "\n".join(lines + render_reported(reported)).rstrip("\n") + "\n"
     atomic_write_text(out, text)
     return text

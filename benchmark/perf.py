@@ -150,19 +150,14 @@ def bm25_rank_cache(root: Path, task: str, repeats: int) -> dict[str, Any]:
     """Rank-only cold vs warm of the BM25 rankings table (every question of every split), fresh temp dir."""
     import shutil
 
-    from benchmark.retrieval import BM25Ranker, forget_tables, rank_examples
-    from benchmark.store import Store
+    from benchmark.retrieval import BM25Ranker, forget_tables
     from benchmark.tasks import load_task
 
     spec, exs = load_task(task), bench_retrieval().load_examples(root, task)
     tmp = Path(tempfile.mkdtemp(prefix="perf-bm25-cache-"))
     try:
         def run() -> tuple[float, dict]:
-            forget_tables()
-            store = Store(tmp)
-            t0 = time.perf_counter()
-            rank_examples(store, spec, BM25Ranker(), exs)
-            return time.perf_counter() - t0, store.stats()
+            return bench_retrieval().timed_rank(tmp, spec, exs, lambda store: BM25Ranker())
         cold, cold_stats = run()
         warm, warm_stats = min((run() for _ in range(repeats)), key=lambda r: r[0])
     finally:
@@ -229,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                            "via": "make perf" if os.environ.get("MAKELEVEL") else None,
                            "git": runs.git_state(), "started": runs.now_iso(), "quick": a.quick, "profile": a.profile,
                            "args": {k: str(v) for k, v in vars(a).items()}, "not_run": {}, "errors": {}}
+    if a.dry_run:
+        return dry_run(a, sections, mini)
     if a.quick or mini is None:   # sections 1-3 read a pack from disk: a small synthetic one without the mini pack
         root = synthetic_pack(a.scratch, 8)
         data = str(root)
@@ -237,14 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         root, data = mini, "mini"
 
-    if a.dry_run:
-        return dry_run(a, sections, mini)
-
     def save(final: bool = False) -> None:
         """The report so far (atomic), after every section and scaling point: an interrupted run keeps its figures."""
-        import torch
         rep["figures"] = figures(rep)
-        rep["host"] = {**runs.host_info(), "torch_threads": torch.get_num_threads()}
+        rep["host"] = runs.host_info()
         rep["load_before"], rep["load_after"] = list(load_before), list(os.getloadavg())
         rep["finished"] = runs.now_iso() if final else "(in progress)"
         rep["elapsed_s"] = time.perf_counter() - t0

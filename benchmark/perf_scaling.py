@@ -112,7 +112,8 @@ def synthetic_pack(scratch: Path, n_users: int, tasks: Sequence[str] | None = No
 
 
 def real_models_dir() -> Path:
-    return Path(os.environ.get("LAMP_BENCH_CACHE", Path.home() / ".cache" / "lamp-bench")).expanduser() / "models"
+    from benchmark.models import CACHE
+    return CACHE / "models"
 
 
 def pinned_variant(method: str) -> list[str]:

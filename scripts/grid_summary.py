@@ -52,40 +52,42 @@ def wall(rows: list[dict]) -> str:
     return table(["task", "runs", "minutes (sum of run times)"], body)
 
 
-def costs(rows: list[dict]) -> str:
-    def pick(method: str) -> dict[str, dict]:
-        return {r["task"]: r for r in rows if r["method"] == method}
+def _plug(rs: list[dict]) -> list[str]:
+    c = [r["cost"] for r in rs]
+    return [f"{mean(x['train_seconds'] for x in c):.0f} s train ({c[0]['train_steps']} steps), "
+            f"{mean(r['timings']['predict_s'] for r in rs):.0f} s eval ({rs[0]['n']} q)",
+            f"{max(x['trainable_params'] for x in c):,} params, "
+            f"{max(x['checkpoint_bytes'] for x in c) / 1e6:.1f} MB shared checkpoint"]
 
+
+def _oppu(rs: list[dict]) -> list[str]:
+    c = [r["cost"] for r in rs]
+    return [f"stage 1 {mean(x['stage1_train_s'] for x in c):.0f} s; "
+            f"per user {mean(x['user_train_s_mean'] for x in c):.1f} s wall / "
+            f"{mean(x['user_train_cpu_s_mean'] for x in c):.1f} CPU-s "
+            f"({mean(x['user_pairs_mean'] for x in c):.1f} pairs)",
+            f"{c[0]['trainable_params_per_user']:,} params, "
+            f"{mean(x['adapter_bytes_per_user_mean'] for x in c) / 1e6:.2f} MB per user"]
+
+
+def _summary(rs: list[dict]) -> list[str] | None:
+    c = [r["cost"] for r in rs if r["cost"].get("summary_cache_misses")]  # cold runs only: a cache hit costs ~0
+    return c and [f"{mean(x['summarize_s_per_user'] for x in c):.1f} s wall / "
+                  f"{mean(x['summarize_cpu_s_per_user'] for x in c):.1f} CPU-s per user summary "
+                  f"({len(c)} tasks summarised cold)", f"{mean(x['stored_bytes_per_user'] for x in c):.0f} B per user"]
+
+
+COSTS = {**dict.fromkeys(("pplug", "pplug_rag", "pplug_mean", "pplug_noinst", "tasktuned"), _plug),
+         **dict.fromkeys(("oppu", "oppu_rag"), _oppu), **dict.fromkeys(("summary", "summary_only"), _summary)}
+
+
+def costs(rows: list[dict]) -> str:
     body = []
-    for m in ("pplug", "pplug_rag", "pplug_mean", "pplug_noinst", "tasktuned"):
-        got = pick(m)
-        if got:
-            body.append([m, f"{mean(r['cost']['train_seconds'] for r in got.values()):.0f} s train "
-                            f"({got[next(iter(got))]['cost']['train_steps']} steps), "
-                            f"{mean(r['timings']['predict_s'] for r in got.values()):.0f} s eval (25 q)",
-                         f"{max(r['cost']['trainable_params'] for r in got.values()):,} params, "
-                         f"{max(r['cost']['checkpoint_bytes'] for r in got.values()) / 1e6:.1f} MB shared checkpoint"])
-    for m in ("oppu", "oppu_rag"):
-        got = pick(m)
-        if got:
-            c = [r["cost"] for r in got.values()]
-            body.append([m, f"stage 1 {mean(x['stage1_train_s'] for x in c):.0f} s; per user "
-                            f"{mean(x['user_train_s_mean'] for x in c):.1f} s wall / "
-                            f"{mean(x['user_train_cpu_s_mean'] for x in c):.1f} CPU-s "
-                            f"({mean(x['user_pairs_mean'] for x in c):.1f} pairs)",
-                         f"{c[0]['trainable_params_per_user']:,} params, "
-                         f"{mean(x['adapter_bytes_per_user_mean'] for x in c) / 1e6:.2f} MB per user"])
-    for m in ("summary", "summary_only"):
-        got = pick(m)
-        if got:
-            c = [r["cost"] for r in got.values() if r["cost"].get("summary_cache_misses")]
-            if c:
-                body.append([m, f"{mean(x['summarize_s_per_user'] for x in c):.1f} s wall / "
-                                f"{mean(x['summarize_cpu_s_per_user'] for x in c):.1f} CPU-s per user summary "
-                                f"({len(c)} tasks summarised cold)",
-                             f"{mean(x['stored_bytes_per_user'] for x in c):.0f} B per user"])
-    per_task = table(["method", "time (mean over tasks)", "size"], body)
-    return per_task
+    for method, fmt in COSTS.items():
+        got = [r for r in rows if r["method"] == method]
+        if got and (cells := fmt(got)):
+            body.append([method, *cells])
+    return table(["method", "time (mean over tasks)", "size"], body)
 
 
 def main(argv: list[str] | None = None) -> int:
