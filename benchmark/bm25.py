@@ -84,7 +84,8 @@ def ragged_positions(counts: np.ndarray) -> np.ndarray:
 
 def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
     """The integers start[i] .. start[i] + count[i] - 1, for every i, concatenated."""
-    return np.repeat(start, count) + ragged_positions(count)
+    count = np.asarray(count, dtype=np.int64)
+    return np.repeat(start - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
 
 
 def _order(v: np.ndarray) -> np.ndarray:
@@ -161,16 +162,16 @@ def split_keys(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     first[tail], n[tail] = first[X:], n[X:]                          # (a tail text: not its blank slot)
     words = np.ndarray((len(b) - 7,), dtype="<u8", buffer=buf, strides=(1,))   # words[i] = bytes i..i+7
     key = words[start]
-    key |= _upper(length, out=np.empty(len(start), dtype=np.uint64))
+    key |= _upper(length)
     long_ = np.flatnonzero(length > 8)
     if len(long_):
         key[long_] = _long_keys(buf, words, start[long_], length[long_])
     return key, first[:X], n[:X]
 
 
-def _upper(n: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def _upper(n: np.ndarray) -> np.ndarray:
     """Per length n, the bits of a little-endian word above its first n bytes (none from n = 8 on)."""
-    shift = np.left_shift(n, 3, out=out, dtype=np.uint64, casting="unsafe")
+    shift = np.left_shift(n, 3, dtype=np.uint64, casting="unsafe")
     return np.left_shift(_ONES, shift, out=shift)                    # numpy: a shift >= 64 gives 0
 
 
@@ -295,7 +296,7 @@ def _hits(key: np.ndarray, ent_tok0: np.ndarray, ent_ntok: np.ndarray, q_tok0: n
     row0 = np.cumsum(seg_n) - seg_n                                  # [S] first row
     R = int(seg_n.sum())
     row_info = np.repeat(seg_info, seg_n)                            # [R] question << 32 | entry + 1 (0: query)
-    row_key = key[np.repeat(seg_tok0 - row0, seg_n) + np.arange(R)]  # [R]
+    row_key = key[_ranges(seg_tok0, seg_n)]                          # [R]
     rbits = R.bit_length()
 
     sel = np.arange(R)                               # the query rows and those whose (question, key) hash alike
@@ -335,8 +336,7 @@ def _hits(key: np.ndarray, ent_tok0: np.ndarray, ent_ntok: np.ndarray, q_tok0: n
         w = np.where(w < 0, eps[q], w)                               # rank_bm25's idf[token]
 
     # one value per (query token, document with its term), in rank_bm25's operation order
-    H = int(n.sum())
-    hp = np.repeat(gp[g] - (np.cumsum(n) - n), n) + np.arange(H)    # [H] pair
+    hp = _ranges(gp[g], n)                                           # [H] pair
     head = np.diff(g, prepend=-1) != 0                              # [Q] first query row of its term
     qend = np.repeat(qpos[head][np.cumsum(head) - 1], n)            # [H] end of the term's document rows
     nxt = np.where(hp + 1 < len(ps), ps[np.minimum(hp + 1, len(ps) - 1)], len(rows))
