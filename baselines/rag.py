@@ -1,7 +1,7 @@
 """Retrieval-augmented baselines (LaMP, Salemi et al. 2023; the retrieval rows Persona-Plug compares against).
 
 Each method ranks the question's own profile (reference 2.6: query and documents from the task spec), takes
-the ``k`` best items and builds LaMP's prompt under the token budget (benchmark/prompts.py), then asks the shared
+the ``k`` best items and builds LaMP's prompt under the token budget (benchmark/models/prompts.py), then asks the shared
 backbone under the run's answer mode. Nothing is trained; rankings and embeddings are cached in the store.
 
     bm25     rank_bm25 BM25Okapi semantics over whitespace tokens (k1, b, epsilon as LaMP's library defaults)
@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
-from baselines.base import Method, MethodConfig
-from baselines.registry import register_method
-from benchmark.example import Example
-from benchmark.prompts import rag_prompts
-from benchmark.retrieval import Ranker, make_ranker
+from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.registry import register_method
+from benchmark.data.example import Example
+from benchmark.models.prompts import rag_prompts
+from benchmark.retrieval.rankers import Ranker, make_ranker
 
 
 @dataclass

@@ -23,7 +23,7 @@ question's gold). In LaMP each user has one question per split, so this is one s
 
 Final prompt (``compose_prompt``), measured with the backbone's tokenizer, never over
 ``backbone.max_input_tokens`` (B): ``"User summary: <summary>\\n<LaMP RAG prompt>"``. The summary part takes at
-most ``summary_share`` x B tokens and LaMP's builder (benchmark/prompts.py) gets the rest. LaMP's builder keeps
+most ``summary_share`` x B tokens and LaMP's builder (benchmark/models/prompts.py) gets the rest. LaMP's builder keeps
 an input longer than 0.6 x its budget whole, so a long input can overrun B: then the summary yields, shortened
 or dropped (the example then gets exactly the plain RAG prompt), and a RAG prompt over B on its own is cut at B
 as the LanguageModel cuts any prompt. Both events are counted in cost().
@@ -43,13 +43,13 @@ from typing import Any, Optional
 
 from omegaconf import OmegaConf
 
-from baselines.base import Method, MethodConfig
-from baselines.registry import register_method
-from benchmark.example import Example
-from benchmark.prompts import TokenCounter, build_rag_prompt
-from benchmark.retrieval import random_rank, recency_rank, retrieve_top_k
-from benchmark.store import atomic_write_text, content_key, text_key
-from benchmark.tasks import TaskSpec, render
+from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.registry import register_method
+from benchmark.data.example import Example
+from benchmark.models.prompts import TokenCounter, build_rag_prompt
+from benchmark.retrieval.rankers import random_rank, recency_rank, retrieve_top_k
+from benchmark.cache.store import atomic_write_text, content_key, text_key
+from benchmark.data.tasks import TaskSpec, render
 
 NAMESPACE = "summaries"
 SELECTIONS = ("recency", "random")
@@ -59,7 +59,7 @@ SEPARATOR = " | "
 @dataclass
 class SummaryConfig(MethodConfig):
     k: int = 1                           # retrieved items after the summary (k_small); 0 = summary + input
-    retriever: str = "bm25"              # a ranker of benchmark.retrieval
+    retriever: str = "bm25"              # a ranker of benchmark.retrieval.rankers
     summarizer: Optional[str] = None     # None = the run's backbone; else a backbone id / alias / path
     history_items: int = 10              # K items the summariser reads
     selection: str = "recency"           # recency | random (seeded by seed + user key)
@@ -99,9 +99,9 @@ def fair_shares(lengths: Sequence[int], budget: int) -> list[int]:
 
 
 def select_history(profile: Sequence[dict[str, Any]], k: int, rule: str, seed: int, user: str) -> list[dict]:
-    """Up to ``k`` items, oldest first. ``recency``: the latest k (benchmark.retrieval.recency_rank: by ``date``
+    """Up to ``k`` items, oldest first. ``recency``: the latest k (benchmark.retrieval.rankers.recency_rank: by ``date``
     when every item has one, else by profile order); ``random``: k items of a permutation that depends only on
-    (seed, user) (benchmark.retrieval.random_rank), so it is reproducible and independent of any other draw."""
+    (seed, user) (benchmark.retrieval.rankers.random_rank), so it is reproducible and independent of any other draw."""
     if rule not in SELECTIONS:
         raise ValueError(f"baselines/summary.py: method.selection must be one of {SELECTIONS}, got {rule!r}")
     newest_first = recency_rank(profile)
@@ -186,7 +186,7 @@ class SummaryAugmented(Method):
         """The run's backbone view, or another backbone loaded with the run's backbone settings and that id."""
         if self.cfg.summarizer in (None, ""):
             return self.ctx.lm
-        from benchmark.models import load_backbone
+        from benchmark.models.loading import load_backbone
         node = OmegaConf.to_container(self.ctx.cfg.backbone, resolve=True)
         node["id"] = str(self.cfg.summarizer)
         return load_backbone(node, {"num_beams": 1})

@@ -1,15 +1,15 @@
 """Zero-shot: the official LaMP input, unchanged, to the backbone (LaMP's "non-personalised" row).
 
 Batched and length-sorted by the LanguageModel; greedy by default (``decoding.num_beams`` for beam search);
-max new tokens from the task spec; the run's answer mode applies (benchmark.lm.answer).
+max new tokens from the task spec; the run's answer mode applies (benchmark.models.lm.answer).
 """
 from __future__ import annotations
 
 from typing import Sequence
 
-from baselines.base import Method
-from baselines.registry import register_method
-from benchmark.example import Example
+from benchmark.contract.method import Method
+from benchmark.contract.registry import register_method
+from benchmark.data.example import Example
 
 
 @register_method("zeroshot")

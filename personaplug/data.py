@@ -4,7 +4,7 @@ Mirrors the official data path (reference.md 1.2-1.3, ``aggr_id.py`` + ``Persona
 
 * a question's history is its own profile (train and eval alike), each item embedded once with the *frozen*
   embedder as ``spec.history_text(item)`` through the shared content-hash store
-  (``benchmark.retrieval.embed_texts``); the vectors form one table ``[N, De]`` and an item keeps row indices;
+  (``benchmark.retrieval.rankers.embed_texts``); the vectors form one table ``[N, De]`` and an item keeps row indices;
 * the query of the input encoder is ``spec.embedder_query(input)`` (the embedder adds its query instruction);
 * training augmentation (``aggr_id.py`` step 4), **seeded** here (the original is not): every question with more
   than 2 history items gets ``copies`` extra copies, each with ``int(n * U(0, 0.5)) + 1`` items deleted, the kept
@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from benchmark.example import Example
+from benchmark.data.example import Example
 from personaplug.model import pad_history
 
 
@@ -41,7 +41,7 @@ class PlugItem:
 
 def history_table(ctx, examples: Sequence[Example]) -> tuple[torch.Tensor, list[tuple[int, ...]]]:
     """Embed every distinct history text once -> table ``[N, De]`` and, per example, its row indices."""
-    from benchmark.retrieval import embed_texts
+    from benchmark.retrieval.rankers import embed_texts
 
     texts: dict[str, int] = {}
     rows = []

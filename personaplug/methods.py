@@ -26,10 +26,10 @@ from typing import Any, ClassVar, Optional, Sequence
 import lightning as L
 from omegaconf import OmegaConf
 
-from baselines.base import Method, MethodConfig
-from baselines.registry import register_method
-from benchmark.example import Example
-from benchmark.store import content_key
+from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.registry import register_method
+from benchmark.data.example import Example
+from benchmark.cache.store import content_key
 from personaplug.data import PlugData, augment, history_table, make_items, split_by_user
 from personaplug.model import PersonaPlug
 from personaplug.module import PlugModule, make_trainer
@@ -276,22 +276,22 @@ class TaskTuned(PersonaPlugMethod):
 
 @dataclass
 class RagPlugConfig(PlugConfig):
-    retriever: str = "bm25"               # a benchmark.retrieval ranker: bm25 | dense | recency | random
+    retriever: str = "bm25"               # a benchmark.retrieval.rankers ranker: bm25 | dense | recency | random
     rag_k: int = 1                        # retrieved profile items in the prompt (paper Table 3: BM25, k = 1)
 
 
 @register_method("pplug_rag")
 class PPlugRAG(PersonaPlugMethod):
-    """Persona-Plug with LaMP's retrieval-augmented prompt (benchmark/prompts.py) in training and prediction."""
+    """Persona-Plug with LaMP's retrieval-augmented prompt (benchmark/models/prompts.py) in training and prediction."""
     Config = RagPlugConfig
     pinned = {"mode": "attention", "use_instruction": True, "use_user": True}
 
     def ranker(self):
-        from benchmark.retrieval import make_ranker
+        from benchmark.retrieval.rankers import make_ranker
         return make_ranker(str(self.cfg.retriever), self.ctx)
 
     def prompts(self, examples: Sequence[Example]) -> list[str]:
-        from benchmark.prompts import rag_prompts
+        from benchmark.models.prompts import rag_prompts
         if int(self.cfg.rag_k) < 1:
             raise ValueError(f"configs/methods/{self.name}.yaml: method.rag_k must be >= 1, got {self.cfg.rag_k}")
         return rag_prompts(self.ctx, examples, self.ranker(), int(self.cfg.rag_k))

@@ -24,9 +24,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def run_once(cfg, dm, method_name: str) -> tuple[list[str], dict, float, float]:
-    from baselines.registry import get_method
-    from benchmark.context import Context
-    from benchmark.store import Store
+    from benchmark.contract.registry import get_method
+    from benchmark.contract.context import Context
+    from benchmark.cache.store import Store
 
     ctx = Context(cfg, data=dm, store=Store(cfg.run.cache_dir))
     method = get_method(method_name)(ctx)
@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args(argv)
 
-    from benchmark import metrics
-    from benchmark.config import compose
-    from benchmark.experiment import prepare_data
-    from benchmark.tasks import spec_from_config
+    from benchmark.scoring import metrics
+    from benchmark.runs.config import compose
+    from benchmark.runs.experiment import prepare_data
+    from benchmark.data.tasks import spec_from_config
 
     with tempfile.TemporaryDirectory(prefix="oppu_cost_") as tmp:
         overrides = ["data.source=mini", f"data.limit={a.users}", f"run.cache_dir={tmp}", *a.overrides]

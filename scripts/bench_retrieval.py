@@ -1,6 +1,6 @@
 """Measured, not a test: retrieval speed and cache effect on the LaMP-mini pack (issue 3).
 
-(a) BM25: ``benchmark.bm25.bm25_rank_many`` against rank_bm25 used as LaMP uses it (one ``BM25Okapi`` per
+(a) BM25: ``benchmark.retrieval.bm25.bm25_rank_many`` against rank_bm25 used as LaMP uses it (one ``BM25Okapi`` per
     question over ``str.split`` tokens, ``get_top_n``), on every question of every split of a task, from raw
     strings to rankings. Identity of the top-k (k = 1, 4) and of the full ranking is checked on every question.
 (b) Dense: cold vs warm encode + rank through the content-hash store (a fresh temporary cache dir, then the same
@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rank_bm25 import BM25Okapi  # noqa: E402
 
-from benchmark.bm25 import bm25_rank_many  # noqa: E402
-from benchmark.data import read_split  # noqa: E402
-from benchmark.example import Example  # noqa: E402
-from benchmark.tasks import load_task, task_names  # noqa: E402
+from benchmark.retrieval.bm25 import bm25_rank_many  # noqa: E402
+from benchmark.data.reader import read_split  # noqa: E402
+from benchmark.data.example import Example  # noqa: E402
+from benchmark.data.tasks import load_task, task_names  # noqa: E402
 
 SPLITS = ("train", "dev", "test")
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "lamp_mini"
@@ -47,8 +47,8 @@ def load_examples(root: Path, task: str) -> list[Example]:
 def timed_rank(tmp: Path, spec, exs: list[Example], make_ranker) -> tuple[float, dict]:
     """Seconds and cache stats of ranking ``exs`` as a new process would: in-memory tables dropped, a new Store
     on ``tmp`` (cold when it is empty, warm on the second call); ``make_ranker(store)`` builds the ranker."""
-    from benchmark.retrieval import forget_tables, rank_examples
-    from benchmark.store import Store
+    from benchmark.retrieval.rankers import forget_tables, rank_examples
+    from benchmark.cache.store import Store
 
     forget_tables()
     store = Store(tmp)
@@ -98,10 +98,10 @@ def bench_bm25(root: Path, task: str, repeats: int) -> dict:
 def bench_dense(root: Path, task: str, repeats: int) -> dict:
     from types import SimpleNamespace
 
-    from benchmark.config import compose
-    from benchmark.context import Context
-    from benchmark.models import load_embedder
-    from benchmark.retrieval import DenseRanker
+    from benchmark.runs.config import compose
+    from benchmark.contract.context import Context
+    from benchmark.models.loading import load_embedder
+    from benchmark.retrieval.rankers import DenseRanker
 
     spec = load_task(task)
     exs = load_examples(root, task)

@@ -18,7 +18,7 @@ from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark import runs  # noqa: E402
+from benchmark.runs import provenance as runs  # noqa: E402
 
 TASKS = [f"LaMP_{i}" for i in range(1, 8)]
 HEADLINE = {"LaMP_1": "accuracy", "LaMP_2": "accuracy", "LaMP_3": "MAE"}  # others: rouge-1

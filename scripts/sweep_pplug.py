@@ -20,15 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark.config import compose  # noqa: E402
+from benchmark.runs.config import compose  # noqa: E402
 
 
 def run_point(task: str, method: str, point: str, base: list[str], data_cache: dict) -> dict:
-    from baselines.registry import get_method
-    from benchmark import metrics
-    from benchmark.context import Context
-    from benchmark.experiment import prepare_data
-    from benchmark.store import Store
+    from benchmark.contract.registry import get_method
+    from benchmark.scoring import metrics
+    from benchmark.contract.context import Context
+    from benchmark.runs.experiment import prepare_data
+    from benchmark.cache.store import Store
 
     extra = [f"method.{kv}" for kv in point.split()] if method != "zeroshot" else []
     cfg = compose(task, method, [*base, *extra])

@@ -1,5 +1,5 @@
 """Shared fixtures: tiny randomly initialised models saved as ordinary HF folders, so tests exercise the real
-loading layer (benchmark.models) with no download: a decoder-only (Llama) and a seq2seq (T5) backbone that
+loading layer (benchmark.models.loading) with no download: a decoder-only (Llama) and a seq2seq (T5) backbone that
 share one word-level tokenizer, and a BERT sentence embedder. Built once per session in milliseconds."""
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ CHAT = ("{% for m in messages %}<s> {{ m['content'] }} </s>{% endfor %}"
 
 
 def _corpus() -> list[str]:
-    from benchmark.tasks import load_task, task_names
+    from benchmark.data.tasks import load_task, task_names
     texts = []
     for name in task_names():
         spec = load_task(name)
         texts += [spec.input_template, spec.rag.item, spec.rag.prompt, spec.summary_prompt, *spec.labels]
-    from benchmark import synthetic
+    from benchmark.data import synthetic
     texts += [" ".join(synthetic.TOPIC_WORDS), " ".join(synthetic.SIGNATURE_WORDS), " ".join(synthetic.FILLERS)]
     texts.append("the a of and is for to in movie user likes paper title review score tweet article answer "
                  "0 1 2 3 4 5 6 7 8 9 [1] [2] , . : \" ' ( ) [ ] -")

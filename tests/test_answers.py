@@ -1,11 +1,11 @@
-"""benchmark.answers: the declared ``extract`` answer mode, rule by rule."""
+"""benchmark.models.answers: the declared ``extract`` answer mode, rule by rule."""
 from __future__ import annotations
 
 import pytest
 
-from benchmark.answers import ANSWER_MODES, apply_answer_mode, describe_answer_mode, extract_answer
-from benchmark.metrics import score
-from benchmark.tasks import load_task
+from benchmark.models.answers import ANSWER_MODES, apply_answer_mode, describe_answer_mode, extract_answer
+from benchmark.scoring.metrics import score
+from benchmark.data.tasks import load_task
 
 LAMP1, LAMP2, LAMP2N, LAMP3, LAMP5 = (load_task(n) for n in ("LaMP_1", "LaMP_2", "LaMP_2N", "LaMP_3", "LaMP_5"))
 

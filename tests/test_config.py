@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from baselines.registry import get_method, method_names
-from benchmark.config import CONFIG_DIR, ConfigError, compose, config_hash, method_sweep
-from benchmark.tasks import load_task, task_names
+from benchmark.contract.registry import get_method, method_names
+from benchmark.runs.config import CONFIG_DIR, ConfigError, compose, config_hash, method_sweep
+from benchmark.data.tasks import load_task, task_names
 
 
 def test_every_task_file_validates():
@@ -57,7 +57,7 @@ def test_config_hash_ignores_paths_but_not_settings():
 
 
 def test_broken_task_node_is_rejected():
-    from benchmark.tasks import spec_from_config
+    from benchmark.data.tasks import spec_from_config
     node = OmegaConf.load(CONFIG_DIR / "tasks" / "LaMP_2.yaml").task
     node.kind = "regression"
     with pytest.raises(ValueError, match="kind"):

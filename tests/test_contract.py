@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from baselines.registry import get_method, method_names
-from benchmark import runs
-from benchmark.runner import main
-from benchmark.tasks import load_task
+from benchmark.contract.registry import get_method, method_names
+from benchmark.runs import provenance as runs
+from benchmark.runs.runner import main
+from benchmark.data.tasks import load_task
 
 TASKS = ("LaMP_1", "LaMP_2", "LaMP_3", "LaMP_7")   # binary, 15-way, rating, generation
 

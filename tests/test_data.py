@@ -1,4 +1,4 @@
-"""The LaMP reader (benchmark.data) and the downloader (benchmark.download): every format error names the file,
+"""The LaMP reader (benchmark.data.reader) and the downloader (benchmark.data.download): every format error names the file,
 the record and the problem; both layouts; predict-only splits; the real LaMP-mini pack; download without
 internet (unreachable host, and a local HTTP server standing in for ciir.cs.umass.edu)."""
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import download
-from benchmark.data import LampFormatError, data_digest, read_split, sha256_file
-from benchmark.tasks import load_task
+from benchmark.data import download
+from benchmark.data.reader import LampFormatError, data_digest, read_split, sha256_file
+from benchmark.data.tasks import load_task
 
 LAMP2 = load_task("LaMP_2")
 LAMP3 = load_task("LaMP_3")

@@ -1,5 +1,5 @@
 """LampDataModule (seeded, recorded caps; provenance; per-user history; loaders) and source resolution
-(benchmark.sources: mini / official / synthetic / path / auto)."""
+(benchmark.data.sources: mini / official / synthetic / path / auto)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from benchmark.config import CONFIG_DIR
-from benchmark.datamodule import LampDataModule, seeded_subset
-from benchmark.example import Example
-from benchmark.sources import REPO_ROOT, resolve_source
-from benchmark.synthetic import write_synthetic
-from benchmark.tasks import load_task
+from benchmark.runs.config import CONFIG_DIR
+from benchmark.data.datamodule import LampDataModule, seeded_subset
+from benchmark.data.example import Example
+from benchmark.data.sources import REPO_ROOT, resolve_source
+from benchmark.data.synthetic import write_synthetic
+from benchmark.data.tasks import load_task
 
 LAMP2 = load_task("LaMP_2")
 
@@ -108,8 +108,8 @@ def test_user_history_is_the_earliest_evaluated_profile(tmp_path):
 
 def test_user_history_never_holds_an_evaluated_gold(tmp_path):
     """LaMP_6 mini: 10 dev questions per user; a later one's profile holds the earlier ones' answers."""
-    from benchmark.sources import mini_root
-    from benchmark.config import compose
+    from benchmark.data.sources import mini_root
+    from benchmark.runs.config import compose
     cfg = compose("LaMP_6", "zeroshot", [f"run.cache_dir={tmp_path}", "data.source=mini"], profile="test")
     if mini_root(cfg.data) is None:
         pytest.skip("LaMP-mini pack not present")

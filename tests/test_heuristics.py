@@ -10,8 +10,8 @@ from omegaconf import OmegaConf
 
 from baselines.heuristics import GlobalMajority, UserMajority, round_half_up, typical_length
 from baselines.overlap import ProfileOverlap, bracketed_candidates, content_words
-from benchmark.example import Example
-from benchmark.tasks import load_task
+from benchmark.data.example import Example
+from benchmark.data.tasks import load_task
 
 
 def make(cls, task: str, **cfg):
@@ -225,8 +225,8 @@ def test_profile_overlap_refuses_tasks_without_two_bracketed_candidates(task):
 @pytest.mark.parametrize("task,method", [("LaMP_2", "global_majority"), ("LaMP_3", "user_majority"),
                                          ("LaMP_1", "profile_overlap")])
 def test_method_files_compose_and_are_registered(task, method):
-    from baselines.registry import get_method
-    from benchmark.config import compose
+    from benchmark.contract.registry import get_method
+    from benchmark.runs.config import compose
 
     cfg = compose(task, method, profile="test")
     assert cfg.method.name == method and get_method(method).uses_backbone is False

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import compare, leaderboard
-from benchmark.plots import Point, pareto_front
+from benchmark.report import compare; from benchmark.report import leaderboard
+from benchmark.report.plots import Point, pareto_front
 
 FIXTURE = Path(__file__).parent / "fixtures" / "runs_fixture"
 REPORTED_TITLE = "Reported in the Persona-Plug paper (FlanT5-XXL, time-based dev; not measured here)"
@@ -199,7 +199,7 @@ def test_runs_file_problems(tmp_path):
     with pytest.raises(FileNotFoundError, match="no runs file"):
         compare.read_rows(tmp_path)
     (tmp_path / "runs.jsonl").write_text(good + "\n" + '{"run_id": "b", "sta')  # interrupted append
-    assert [r["run_id"] for r in compare.read_rows(tmp_path)] == ["a"]  # benchmark.runs skips the torn line
+    assert [r["run_id"] for r in compare.read_rows(tmp_path)] == ["a"]  # benchmark.runs.provenance skips the torn line
     (tmp_path / "runs.jsonl").write_text(good + "\n" + json.dumps({"run_id": "c", "status": "finished"}) + "\n")
     with pytest.raises(ValueError, match=r"row 2 \(run 'c'\) lacks task, method, metrics, data"):
         compare.read_rows(tmp_path)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmark.models import load_backbone, load_embedder
-from benchmark.tasks import load_task
+from benchmark.models.loading import load_backbone, load_embedder
+from benchmark.data.tasks import load_task
 
 
 def _lm(path, **kw):

@@ -1,4 +1,4 @@
-"""benchmark.metrics: official LaMP semantics (docs reference 2.4) with hand-computed expectations."""
+"""benchmark.scoring.metrics: official LaMP semantics (docs reference 2.4) with hand-computed expectations."""
 from __future__ import annotations
 
 import json
@@ -9,9 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from benchmark.metrics import (Scores, _macro_f1_batched, aggregate, bootstrap_ci, paired_test, rouge_scorer,
+from benchmark.scoring.metrics import (Scores, _macro_f1_batched, aggregate, bootstrap_ci, paired_test, rouge_scorer,
                                score)
-from benchmark.tasks import Metric, load_task
+from benchmark.data.tasks import Metric, load_task
 
 LAMP1, LAMP2, LAMP3, LAMP4 = (load_task(n) for n in ("LaMP_1", "LaMP_2", "LaMP_3", "LaMP_4"))
 

@@ -9,10 +9,10 @@ import torch
 import baselines.oppu as oppu_mod
 from baselines.lora_trainer import read_adapter, resolve_targets
 from baselines.oppu import derived_fields, leak_free_history, select_users, user_pairs
-from benchmark.config import compose
-from benchmark.context import Context
-from benchmark.example import Example
-from benchmark.tasks import load_task
+from benchmark.runs.config import compose
+from benchmark.contract.context import Context
+from benchmark.data.example import Example
+from benchmark.data.tasks import load_task
 
 LAMP2 = load_task("LaMP_2")
 PREFIX = LAMP2.user_pair.input.split("{description}")[0]   # the template text before the description
@@ -38,7 +38,7 @@ TRAIN = [Example(id=f"t{i}", user_id=f"tr{i}", input=PREFIX + f"movie {i}", prof
 
 
 def make_method(tmp_path, tiny_overrides, backbone_dir, *extra, method="oppu", run="run"):
-    from baselines.registry import get_method
+    from benchmark.contract.registry import get_method
     cfg = compose("LaMP_2", method, tiny_overrides(backbone_dir, *SMALL, *extra), profile="test")
     return get_method(method)(Context(cfg, run_dir=tmp_path / run))
 
@@ -189,8 +189,8 @@ def test_runner_row_carries_the_cost(tiny_causal_dir, tiny_overrides, tmp_path):
     with the OPPU cost fields, and the per-user log beside the predictions."""
     import json
 
-    from benchmark import runs
-    from benchmark.runner import main
+    from benchmark.runs import provenance as runs
+    from benchmark.runs.runner import main
     over = tiny_overrides(tiny_causal_dir, *SMALL)
     assert main(["--tasks", "LaMP_7", "--methods", "oppu,oppu_rag", "--profile", "test", *over]) == 0
     rows = list(runs.read_rows(tmp_path / "results" / "runs.jsonl"))

@@ -1,4 +1,4 @@
-"""`make perf` (benchmark/perf.py, perf_scaling.py, perf_report.py): each piece on tiny random models and the synthetic
+"""`make perf` (benchmark/perf/suite.py, perf_scaling.py, perf_report.py): each piece on tiny random models and the synthetic
 pack, and the whole `--quick` path once (embedded embedder for the dense cache figure)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import perf, perf_scaling
+from benchmark.perf import suite as perf, scaling as perf_scaling
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,10 +21,10 @@ def _positive(x) -> bool:
 
 @pytest.mark.parametrize("batch", [2, 16])
 def test_generation_suite_and_plain_loop_agree(tiny_backbone_dir, tiny_overrides, batch):
-    from benchmark.config import compose
-    from benchmark.context import Context
-    from benchmark.synthetic import build_task
-    from benchmark.tasks import load_task
+    from benchmark.runs.config import compose
+    from benchmark.contract.context import Context
+    from benchmark.data.synthetic import build_task
+    from benchmark.data.tasks import load_task
 
     cfg = compose("LaMP_7", "zeroshot", tiny_overrides(tiny_backbone_dir, f"backbone.generate_batch_size={batch}",
                                                        "backbone.max_input_tokens=12"), profile="test")
@@ -46,8 +46,8 @@ def test_generation_suite_and_plain_loop_agree(tiny_backbone_dir, tiny_overrides
 
 
 def test_generation_counts_mismatches(tiny_causal_dir, tiny_overrides, monkeypatch):
-    from benchmark.config import compose
-    from benchmark.context import Context
+    from benchmark.runs.config import compose
+    from benchmark.contract.context import Context
 
     ctx = Context(compose("LaMP_7", "zeroshot", tiny_overrides(tiny_causal_dir), profile="test"))
     real = perf.plain_generate
@@ -58,8 +58,8 @@ def test_generation_counts_mismatches(tiny_causal_dir, tiny_overrides, monkeypat
 
 
 def test_generation_refuses_a_label_task(tiny_causal_dir, tiny_overrides):
-    from benchmark.config import compose
-    from benchmark.context import Context
+    from benchmark.runs.config import compose
+    from benchmark.contract.context import Context
 
     ctx = Context(compose("LaMP_2", "zeroshot", tiny_overrides(tiny_causal_dir), profile="test"))
     with pytest.raises(ValueError, match="generation task"):
@@ -117,7 +117,7 @@ def test_a_scaling_point_is_a_real_run_in_a_subprocess(tiny_causal_dir, tiny_emb
     assert _positive(r["wall_s"]) and _positive(r["cpu_s"]) and r["peak_rss_mb"] > 50   # python + torch at least
     if sys.platform == "linux":
         assert r["peak_rss_source"] == "VmHWM"          # the child's own peak, not the parent's RSS at fork
-    assert r["command"].startswith("python -m benchmark.runner --tasks LaMP_2 --methods bm25")
+    assert r["command"].startswith("python -m benchmark.runs.runner --tasks LaMP_2 --methods bm25")
     assert r["wall_s"] >= r["run_total_s"]
     point_dir = tmp_path / "points" / pt.slug
     assert not (point_dir / "cache").exists()                        # the cold cache is dropped afterwards
@@ -184,7 +184,7 @@ def test_quick_run_writes_a_complete_report(tiny_causal_dir, tiny_embedder_dir, 
     assert not sc["failed"] and all(_positive(p["wall_s"]) and _positive(p["peak_rss_mb"]) for p in sc["points"])
     assert sc["fits"][0]["points"] == 2 and sc["fits"][0]["s_per_user"] is not None
     md = out.read_text()
-    for needle in ("QUICK run", "* command: `python -m benchmark.perf --quick", rep["git"]["commit"], "load average",
+    for needle in ("QUICK run", "* command: `python -m benchmark.perf.suite --quick", rep["git"]["commit"], "load average",
                    "| figure | measured | goal | result |", "](perf.png)", "](perf.json)", "per-user marginal cost"):
         assert needle in md, needle
     for f in rep["figures"]:  # each headline ratio has its row, judged against its goal (or "info" without one)

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from benchmark.example import Example
-from benchmark.models import load_embedder
+from benchmark.data.example import Example
+from benchmark.models.loading import load_embedder
 from personaplug.data import PlugBatches, PlugItem, augment, split_by_user
 from personaplug.model import PersonaPlug, pad_history
 from personaplug.module import linear_warmup_decay
@@ -190,21 +190,21 @@ FAST = ("method.epochs=1", "method.max_steps=-1", "method.batch_size=2", "method
 
 
 def _ctx(backbone_dir, tiny_overrides, method: str = "pplug", *extra: str):
-    from benchmark.config import compose
-    from benchmark.context import Context
-    from benchmark.store import Store
+    from benchmark.runs.config import compose
+    from benchmark.contract.context import Context
+    from benchmark.cache.store import Store
 
     cfg = compose("LaMP_2", method, tiny_overrides(backbone_dir, *FAST, *extra), profile="test")
     return Context(cfg, store=Store(cfg.run.cache_dir))
 
 
 def _method(ctx):
-    from baselines.registry import get_method
+    from benchmark.contract.registry import get_method
     return get_method(str(ctx.cfg.method.name))(ctx)
 
 
 def _examples(n: int, tag: str = "t") -> list[Example]:
-    from benchmark.tasks import load_task
+    from benchmark.data.tasks import load_task
     spec = load_task("LaMP_2")
     out = []
     for i in range(n):
@@ -266,7 +266,7 @@ def test_a_trainable_llm_is_refused(tiny_causal_dir, tiny_overrides):
 
 @pytest.mark.slow
 def test_same_seed_same_predictions_and_the_cache_skips_training(tiny_backbone_dir, tiny_overrides):
-    from benchmark.tasks import load_task
+    from benchmark.data.tasks import load_task
     train, evals = _examples(8), _examples(5, tag="e")
     runs = []
     for cache in ("false", "false", "true", "true"):
@@ -317,7 +317,7 @@ def test_dev_loss_selection_uses_held_out_training_users(tiny_causal_dir, tiny_o
 
 @pytest.mark.slow
 def test_pplug_rag_trains_and_predicts_on_the_bm25_prompt(tiny_seq2seq_dir, tiny_overrides):
-    from benchmark.prompts import rag_prompts
+    from benchmark.models.prompts import rag_prompts
     m = _method(_ctx(tiny_seq2seq_dir, tiny_overrides, "pplug_rag", "method.max_steps=1", "method.cache=false"))
     train, evals = _examples(4), _examples(4, tag="e")
     m.fit(train)

@@ -24,10 +24,10 @@ def _free_port() -> int:
 
 
 def _method(overrides: list[str]):
-    from baselines.registry import get_method
-    from benchmark.config import compose
-    from benchmark.context import Context
-    from benchmark.store import Store
+    from benchmark.contract.registry import get_method
+    from benchmark.runs.config import compose
+    from benchmark.contract.context import Context
+    from benchmark.cache.store import Store
 
     cfg = compose("LaMP_2", "pplug", overrides, profile="test")
     return get_method("pplug")(Context(cfg, store=Store(cfg.run.cache_dir)))

@@ -1,4 +1,4 @@
-"""LaMP's RAG prompt construction (benchmark/prompts.py) and the RAG methods (baselines/rag.py).
+"""LaMP's RAG prompt construction (benchmark/models/prompts.py) and the RAG methods (baselines/rag.py).
 
 Renderings and budgets are hand-computed with a one-token-per-word counter; the budget property is also checked
 with a real (word-level, punctuation-splitting) HF tokenizer for every task, k and budget.
@@ -9,9 +9,9 @@ import dataclasses
 
 import pytest
 
-from benchmark.example import Example
-from benchmark.prompts import TokenCounter, build_rag_prompt
-from benchmark.tasks import load_task, task_names
+from benchmark.data.example import Example
+from benchmark.models.prompts import TokenCounter, build_rag_prompt
+from benchmark.data.tasks import load_task, task_names
 
 
 class Words:
@@ -166,10 +166,10 @@ def lamp7_examples() -> list[Example]:
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["bm25", "dense", "recency", "random"])
 def test_rag_methods_predict_within_budget_and_reuse_rankings(method, tmp_path, tiny_overrides, tiny_causal_dir):
-    from baselines.registry import get_method
-    from benchmark.config import compose, method_sweep
-    from benchmark.context import Context
-    from benchmark.retrieval import forget_tables
+    from benchmark.contract.registry import get_method
+    from benchmark.runs.config import compose, method_sweep
+    from benchmark.contract.context import Context
+    from benchmark.retrieval.rankers import forget_tables
 
     assert method_sweep(method) == [("k=1", ["method.k=1"]), ("k=4", ["method.k=4"])]
     exs = lamp7_examples()

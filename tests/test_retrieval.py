@@ -1,4 +1,4 @@
-"""Profile rankers and their caches (benchmark/bm25.py, benchmark/retrieval.py).
+"""Profile rankers and their caches (benchmark/retrieval/bm25.py, benchmark/retrieval/rankers.py).
 
 BM25 is checked against rank_bm25 itself (an independent implementation: the contract is LaMP's
 ``BM25Okapi(...).get_top_n``) and against hand-computed orders; dense, recency and random against hand-made
@@ -15,13 +15,13 @@ import pytest
 import torch
 from rank_bm25 import BM25Okapi
 
-from benchmark import bm25
-from benchmark.bm25 import bm25_rank, bm25_rank_many
-from benchmark.example import Example
-from benchmark.retrieval import (BM25Ranker, DenseRanker, Ranker, RecencyRanker, ShardedTable, dense_rank_many,
+from benchmark.retrieval import bm25
+from benchmark.retrieval.bm25 import bm25_rank, bm25_rank_many
+from benchmark.data.example import Example
+from benchmark.retrieval.rankers import (BM25Ranker, DenseRanker, Ranker, RecencyRanker, ShardedTable, dense_rank_many,
                                  embed_texts, forget_tables, rank_examples, random_rank, recency_rank, text_keys)
-from benchmark.store import Store, content_key
-from benchmark.tasks import load_task, task_names
+from benchmark.cache.store import Store, content_key
+from benchmark.data.tasks import load_task, task_names
 
 MINI = Path(os.environ.get("LAMP_MINI", Path(__file__).resolve().parents[2] / "shared" / "data" / "lamp_mini"))
 
@@ -161,7 +161,7 @@ def test_bm25_unicode_long_tokens_and_forced_hash_collisions(monkeypatch):
 @pytest.mark.skipif(not MINI.exists(), reason="LaMP-mini pack not present")
 @pytest.mark.parametrize("task", [t for t in task_names() if (MINI / t).exists()])
 def test_bm25_top4_matches_rank_bm25_on_mini_pack(task):
-    from benchmark.data import read_split
+    from benchmark.data.reader import read_split
     spec = load_task(task)
     examples = read_split(MINI, spec, "dev").examples[:50]
     queries = [spec.retrieval_query(ex.input) for ex in examples]
@@ -288,7 +288,7 @@ def test_recency_and_random_keys_include_dates_and_question_ids(tmp_path):
 # ------------------------------------------------------------------------------------------ real tiny embedder
 @pytest.mark.slow
 def test_dense_ranker_with_the_loading_layer(tmp_path, tiny_embedder_dir):
-    from benchmark.models import load_embedder
+    from benchmark.models.loading import load_embedder
     emb = load_embedder({"id": str(tiny_embedder_dir), "pooling": "mean", "normalize": True, "max_tokens": 64,
                          "batch_size": 4})
     spec, exs = load_task("LaMP_7"), examples_for()

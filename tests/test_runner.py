@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import runs
-from benchmark.runner import main
+from benchmark.runs import provenance as runs
+from benchmark.runs.runner import main
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ def test_zeroshot_end_to_end_on_synthetic(tiny_backbone_dir, tiny_overrides, tmp
     row = rows[1]
     run_dir = tmp_path / "results" / "runs" / row["run_id"]
     gold = run_dir / "golds.json"
-    out = subprocess.run([sys.executable, "-m", "benchmark.score", "--golds_json", str(gold), "--preds_json",
+    out = subprocess.run([sys.executable, "-m", "benchmark.scoring.score", "--golds_json", str(gold), "--preds_json",
                           str(run_dir / "predictions.json"),
                           "--task_name", row["task"]], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["MAE"] == pytest.approx(row["metrics"]["MAE"]["value"])
@@ -100,7 +100,7 @@ def test_kill_mid_run_leaves_finished_rows_intact(tiny_causal_dir, tiny_override
                 print("SECOND", flush=True); time.sleep(60)
             return real(self, ex)
         ZeroShot.predict = slow
-        from benchmark.runner import main
+        from benchmark.runs.runner import main
         sys.exit(main({["--tasks", "LaMP_1,LaMP_2", "--methods", "zeroshot", "--profile", "test", *over]!r}))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=REPO,

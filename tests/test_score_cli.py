@@ -1,4 +1,4 @@
-"""benchmark.score: the eval_task.py-compatible CLI (success, every input check, exit code 2)."""
+"""benchmark.scoring.score: the eval_task.py-compatible CLI (success, every input check, exit code 2)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.score import main
+from benchmark.scoring.score import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +77,7 @@ def test_malformed_preds(tmp_path, golds, capsys, content, problem):
     preds.write_text(content)
     rc, out, err = _run(capsys, golds, preds)
     assert rc == 2 and out == ""
-    assert err.startswith(f"benchmark.score: error: {preds}: ") and problem in err
+    assert err.startswith(f"benchmark.scoring.score: error: {preds}: ") and problem in err
 
 
 def test_missing_file_and_unknown_task(tmp_path, golds, capsys):
@@ -96,7 +96,7 @@ def test_gold_not_a_label_names_gold_file_and_id(tmp_path, capsys):
 
 def test_module_entry_point(tmp_path, golds):
     preds = _write(tmp_path / "p.json", "LaMP_2", [("1", "comedy"), ("2", "comedy"), ("3", "dystopia")])
-    proc = subprocess.run([sys.executable, "-m", "benchmark.score", "--golds_json", str(golds),
+    proc = subprocess.run([sys.executable, "-m", "benchmark.scoring.score", "--golds_json", str(golds),
                            "--preds_json", str(preds), "--task_name", "LaMP_2"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from baselines.summary import SEPARATOR, fair_shares, select_history, summariser_prompt
-from benchmark.config import compose
-from benchmark.context import Context
-from benchmark.example import Example
-from benchmark.tasks import load_task
+from benchmark.runs.config import compose
+from benchmark.contract.context import Context
+from benchmark.data.example import Example
+from benchmark.data.tasks import load_task
 
 LAMP4_INPUT = "Generate a headline for the following article: "
 
@@ -39,7 +39,7 @@ def context(tmp_path, tiny_overrides, backbone_dir, method: str = "summary_only"
 
 
 def make(ctx: Context):
-    from baselines.registry import get_method
+    from benchmark.contract.registry import get_method
     return get_method(str(ctx.cfg.method.name))(ctx)
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.data import read_split
-from benchmark.synthetic import is_complete, write_synthetic
-from benchmark.tasks import load_task
+from benchmark.data.reader import read_split
+from benchmark.data.synthetic import is_complete, write_synthetic
+from benchmark.data.tasks import load_task
 
 TASKS = [f"LaMP_{k}" for k in range(1, 8)]
 

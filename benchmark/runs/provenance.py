@@ -1,0 +1,115 @@
+"""Run rows and run folders: provenance, atomic writes, resume keys.
+
+A finished run leaves
+    results/runs/<run_id>/config.yaml       the resolved config (exactly what produced the numbers)
+    results/runs/<run_id>/predictions.json  official LaMP prediction format ({"task", "golds": [{"id","output"}]})
+    results/runs/<run_id>/samples.jsonl     per example: id, user, prompt hash, raw and final output, gold, scores
+and appends ONE line to results/runs.jsonl. Every file is written to a temp file and renamed, and the row is
+appended last with a single write + fsync, so a kill at any moment leaves either no row or a whole row, and never
+a half-written file. The resume key is (task, method, variant, resolved-config hash, data digest, code commit).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+from benchmark.cache.store import atomic_write_text
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = ("torch", "lightning", "transformers", "peft", "sentence-transformers", "torchmetrics", "rouge-score",
+            "evaluate", "omegaconf", "rank-bm25", "scikit-learn", "numpy", "tokenizers")
+
+
+def git_state() -> dict[str, Any]:
+    """Commit, dirty flag and a hash of the uncommitted diff (so a dirty row can still be traced)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    commit = git("rev-parse", "HEAD") or "unknown"
+    status = git("status", "--porcelain", "--untracked-files=no")
+    out: dict[str, Any] = {"commit": commit, "dirty": bool(status)}
+    if status:
+        import hashlib
+        out["diff_sha256"] = hashlib.sha256(git("diff", "HEAD").encode()).hexdigest()
+    return out
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    out["python"] = platform.python_version()
+    return out
+
+
+def host_info() -> dict[str, Any]:
+    import torch
+    return {"machine": platform.machine(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def resume_key(row: dict[str, Any]) -> tuple:
+    return (row["task"], row["method"], row.get("variant", ""), row["config_hash"], row["data"]["digest"],
+            row["git"]["commit"])
+
+
+def read_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of runs.jsonl; a torn last line (a kill during append on a filesystem without atomic appends) is
+    skipped with a warning rather than poisoning the file for every later reader."""
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                print(f"[runs] {path}:{n}: unreadable row skipped (torn write?)", file=sys.stderr)
+
+
+def finished_keys(path: Path) -> set[tuple]:
+    return {resume_key(r) for r in read_rows(path) if r.get("status") == "finished"}
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    """Append one JSON line with a single O_APPEND write and fsync."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (json.dumps(row, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=1, ensure_ascii=False, default=str) + "\n")
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows))
+
+
+def make_run_id(task: str, display: str, config_hash: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    slug = "".join(c if c.isalnum() else "-" for c in display).strip("-")
+    return f"{stamp}-{task}-{slug}-{config_hash[:8]}"
