@@ -171,7 +171,7 @@ class PersonaPlugMethod(Method):
                         batch_size=c.batch_size, predict_batch_size=c.predict_batch_size, seed=seed)
         module = self.make_module(plug)
         trainer = make_trainer(c, epochs=self.epochs(), validate=bool(held))
-        module.train()                 # Lightning keeps the mode it finds: the input encoder trains with dropout on
+        module.train()                 # Lightning keeps this mode (a frozen input encoder stays in eval)
         L.seed_everything(seed, verbose=False)
         t0 = time.perf_counter()
         trainer.fit(module, datamodule=data)

@@ -79,6 +79,7 @@ class PersonaPlug(nn.Module):
         self.mode, self.use_instruction, self.use_user = mode, use_instruction, use_user
         self.n_user_tokens, self.temperature, self.scale = n_user_tokens, float(temperature), float(scale)
         self.scale_mode = scale_mode
+        self.train_input_encoder = bool(train_input_encoder)
         self.input_encoder: nn.Module | None = None
         if use_user and mode == "attention":
             self.input_encoder = copy.deepcopy(embedder.module)
@@ -90,6 +91,23 @@ class PersonaPlug(nn.Module):
         if use_instruction:
             self.inst_token = nn.Parameter(torch.rand(self.d_emb))            # [De], U[0,1) as in the code
             self.inst_proj = projector(self.d_emb, self.d_llm, 1)
+
+    def train(self, mode: bool = True) -> "PersonaPlug":
+        """As ``nn.Module.train``, except that a frozen input encoder always stays in eval mode: it is a fixed
+        function (no dropout while training, as at prediction), not a layer that learns."""
+        super().train(mode)
+        if self.input_encoder is not None and not self.train_input_encoder:
+            self.input_encoder.eval()
+        return self
+
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW groups: decay on weight matrices only; none on biases, norm gains and the instruction vector
+        (every trainable tensor with fewer than 2 dimensions), as transformers' Trainer groups them."""
+        named = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+        decay = [p for n, p in named if p.ndim >= 2]
+        rest = [p for n, p in named if p.ndim < 2]
+        return [g for g in ({"params": decay, "weight_decay": float(weight_decay)},
+                            {"params": rest, "weight_decay": 0.0}) if g["params"]]
 
     @property
     def n_tokens(self) -> int:

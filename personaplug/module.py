@@ -126,8 +126,7 @@ class PlugModule(L.LightningModule):
             self.best = (val, self.current_epoch, self.plug.trainable_state())
 
     def configure_optimizers(self):
-        params = [p for p in self.plug.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.AdamW(self.plug.param_groups(self.weight_decay), lr=self.lr)
         factor = linear_warmup_decay(self.trainer.estimated_stepping_batches, self.warmup_ratio)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -100,6 +100,23 @@ def test_loss_equals_one_by_one_full_sequence_cross_entropy(tiny_backbone_dir):
     assert float(batched) == pytest.approx(total / count, rel=1e-5, abs=1e-6)
 
 
+def test_a_target_cut_to_the_budget_keeps_its_eos(tiny_backbone_dir):
+    """A target longer than max_target_tokens loses text, never its EOS: training still teaches the model to stop
+    within the generation budget, and the loss is the one of exactly those tokens."""
+    lm = _lm(tiny_backbone_dir)
+    long = "a much longer target with several words"
+    full = lm.target_ids(long)
+    cut = lm.target_ids(long, 3)
+    assert len(full) > 3 and cut == full[:2] + [full[-1]] and cut[-1] == lm.tokenizer.eos_token_id
+    assert lm.target_ids("x", 3) == lm.target_ids("x")                      # short targets are untouched
+    rows = lm.prompt_ids(PROMPTS[0])
+    if lm.kind == "causal":
+        out = lm.model(input_ids=torch.tensor([rows + cut]), labels=torch.tensor([[-100] * len(rows) + cut]))
+    else:
+        out = lm.model(input_ids=torch.tensor([rows]), labels=torch.tensor([cut]))
+    assert float(lm.loss(PROMPTS[:1], [long], max_target_tokens=3)) == pytest.approx(float(out.loss), rel=1e-5)
+
+
 def test_answer_modes(tiny_backbone_dir):
     lm = _lm(tiny_backbone_dir)
     spec = load_task("LaMP_2")

@@ -139,6 +139,33 @@ def test_input_encoder_is_a_trainable_copy_and_the_pooler_stays_frozen(embedder)
                                              "proj.0.bias", "proj.2.weight", "proj.2.bias"}
 
 
+def test_a_frozen_input_encoder_stays_in_eval_mode_while_the_plug_trains(embedder):
+    """No dropout in a frozen encoder while training (it is a fixed function, as at prediction); a trainable one
+    follows the plug's mode."""
+    frozen = _plug(embedder, train_input_encoder=False).train()
+    assert frozen.training and frozen.proj.training and not frozen.input_encoder.training
+    assert not any(m.training for m in frozen.input_encoder.modules())
+    trained = _plug(embedder, train_input_encoder=True).train()
+    assert trained.input_encoder.training
+    h, mask = torch.randn(2, 3, embedder.dim), torch.ones(2, 3, dtype=torch.bool)
+    q = ["a comedy about a user", "the review score"]
+    assert torch.equal(frozen(h, mask, q), frozen(h, mask, q))               # deterministic while training
+    assert torch.equal(frozen(h, mask, q), frozen.eval()(h, mask, q))       # and the same as at prediction
+
+
+def test_weight_decay_spares_biases_norms_and_the_instruction_vector(embedder):
+    plug = _plug(embedder, train_input_encoder=True)
+    decay, rest = plug.param_groups(1e-4)
+    names = {id(p): n for n, p in plug.named_parameters()}
+    no_decay = {names[id(p)] for p in rest["params"]}
+    assert decay["weight_decay"] == 1e-4 and rest["weight_decay"] == 0.0
+    assert "inst_token" in no_decay and "proj.0.bias" in no_decay
+    assert any("LayerNorm" in n or "norm" in n.lower() for n in no_decay)
+    assert {names[id(p)] for p in decay["params"]} >= {"proj.0.weight", "proj.2.weight", "inst_proj.0.weight"}
+    assert all(p.ndim >= 2 for p in decay["params"]) and all(p.ndim < 2 for p in rest["params"])
+    assert len(decay["params"]) + len(rest["params"]) == sum(p.requires_grad for p in plug.parameters())
+
+
 def test_invalid_settings_are_rejected(embedder):
     with pytest.raises(ValueError, match="no soft token"):
         _plug(embedder, use_instruction=False, use_user=False)

@@ -103,11 +103,14 @@ class LanguageModel:
         """Where soft tokens are inserted: after :attr:`template_head`, directly in front of the task text."""
         return len(self.template_head)
 
-    def target_ids(self, text: str) -> list[int]:
-        """Target tokens that end the answer: text + EOS (T5's tokenizer appends </s> itself)."""
-        if self.kind == "seq2seq":
-            return self.tokenizer(text)["input_ids"]
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+    def target_ids(self, text: str, max_tokens: int | None = None) -> list[int]:
+        """Target tokens that end the answer: text + EOS (for T5 the same ids as its tokenizer's own ``</s>``).
+        ``max_tokens`` cuts the text, never the EOS, so a long target still teaches the model to stop within the
+        generation budget."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if max_tokens is not None:
+            ids = ids[:max(int(max_tokens) - 1, 0)]
+        return ids + [self.tokenizer.eos_token_id]
 
     def _assemble(self, rows: list[list[int]], prefix: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         """Embed and pad: -> inputs_embeds [B, T, D], attention_mask [B, T], position_ids [B, T].
@@ -242,7 +245,7 @@ class LanguageModel:
              max_target_tokens: int = 128) -> torch.Tensor:
         """Mean cross-entropy over target tokens only (prompt, prefix and padding are ignored)."""
         rows = [self.prompt_ids(p) for p in prompts]
-        tgts = [self.target_ids(t)[:max_target_tokens] for t in targets]
+        tgts = [self.target_ids(t, max_target_tokens) for t in targets]
         if self.kind == "seq2seq":
             embeds, mask, _ = self._assemble(rows, prefix)
             L = max(len(t) for t in tgts)
