@@ -35,7 +35,7 @@ from personaplug.model import PersonaPlug
 from personaplug.module import PlugModule, make_trainer
 
 NAMESPACE = "pplug"
-FORMAT = 2            # bump when a code change can change the trained weights (invalidates cached plugs)
+FORMAT = 3            # bump when a code change can change the trained weights (invalidates cached plugs)
 NOT_IN_KEY = ("predict_batch_size", "progress_bar", "cache")
 
 
@@ -47,7 +47,10 @@ class PlugConfig(MethodConfig):
     use_user: bool = True
     n_user_tokens: int = 1                # the official code has 1
     temperature: float = 1.0              # attention temperature (the code's "/0.5" is commented out)
+    learn_temperature: bool = False       # learn log(temperature), started at `temperature`
     train_input_encoder: bool = True      # the official input encoder trains
+    input_encoder_lr: Optional[float] = None  # its own learning rate (null = lr, as the official code)
+    placement: str = "prefix"             # prefix: in front of the task text (paper) | suffix: before the answer
     soft_token_scale: Optional[float] = None  # null = the LLM's mean input-embedding norm
     scale_mode: str = "official"          # official: MLP output * scale (inst / 7) | unit: every token norm = scale
     # data (personaplug/data.py)
@@ -63,8 +66,10 @@ class PlugConfig(MethodConfig):
     batch_size: int = 2
     accumulate_grad_batches: int = 8
     grad_clip: float = 1.0
-    select: str = "last"                  # last | dev_loss (held-out slice of TRAIN users)
-    select_fraction: float = 0.1
+    select: str = "last"                  # last | val_loss (best check on a held-out slice of TRAIN users)
+    select_fraction: float = 0.1          # that slice (also the early-stopping signal); never the eval split
+    val_checks_per_epoch: int = 1         # held-out loss, attention entropy and norms this often
+    patience: Optional[int] = None        # stop after this many checks without a lower held-out loss (null: off)
     # Lightning Trainer
     accelerator: str = "auto"
     devices: Any = 1
@@ -88,6 +93,7 @@ class PersonaPlugMethod(Method):
                                  f"got {self.cfg[key]!r} (use another method for that variant)")
         self.module: PlugModule | None = None
         self.info: dict[str, Any] = {}
+        self.curve: dict[str, Any] = {}      # {"steps": [...], "checks": [...]} of the training (diagnostics)
         self.last_raw: list[str] = []
         self.last_prompts: list[str] = []
 
@@ -106,13 +112,14 @@ class PersonaPlugMethod(Method):
         plug = PersonaPlug(self.ctx.embedder, self.ctx.lm.hidden_size, scale=scale, mode=c.mode,
                            use_instruction=c.use_instruction, use_user=c.use_user, n_user_tokens=c.n_user_tokens,
                            temperature=c.temperature, train_input_encoder=c.train_input_encoder,
-                           scale_mode=c.scale_mode)
+                           scale_mode=c.scale_mode, learn_temperature=bool(c.learn_temperature))
         return plug.to(self.ctx.lm.device)
 
     def make_module(self, plug: PersonaPlug) -> PlugModule:
         c = self.cfg
         return PlugModule(plug, self.ctx.lm, lr=c.lr, weight_decay=c.weight_decay, warmup_ratio=c.warmup_ratio,
-                          max_target_tokens=self.ctx.lm.max_new_tokens, select=c.select)
+                          max_target_tokens=self.ctx.lm.max_new_tokens, select=c.select,
+                          encoder_lr=c.input_encoder_lr, placement=str(c.placement))
 
     def checkpoint_key(self, train: Sequence[Example]) -> tuple[str, dict[str, Any]]:
         """Everything that determines the trained weights, and nothing that does not."""
@@ -145,9 +152,11 @@ class PersonaPlugMethod(Method):
             saved = store.load(NAMESPACE, key)
             store.hits[NAMESPACE] += 1
             self.info = {**saved["info"], "checkpoint_cached": True}
+            self.curve = saved.get("curve", {})
         else:
             saved, rank0 = self._train(plug, train)
             self.info = {**saved["info"], "checkpoint_cached": False}
+            self.curve = saved["curve"]
             if self.cfg.cache and rank0:
                 store.misses[NAMESPACE] += 1
                 store.save(NAMESPACE, key, saved, meta={**parts, "info": saved["info"]})
@@ -160,9 +169,13 @@ class PersonaPlugMethod(Method):
         plug.load_trainable_state(state)
         self.module = self.make_module(plug)
 
+    def validates(self) -> bool:
+        c = self.cfg
+        return float(c.select_fraction) > 0 and (c.select == "val_loss" or c.patience is not None)
+
     def _train(self, plug: PersonaPlug, train: Sequence[Example]) -> tuple[dict[str, Any], bool]:
         c, seed = self.cfg, self.ctx.seed
-        fit_ex, held = split_by_user(train, c.select_fraction, seed) if c.select == "dev_loss" else (list(train), [])
+        fit_ex, held = split_by_user(train, c.select_fraction, seed) if self.validates() else (list(train), [])
         every = list(fit_ex) + list(held)
         table, rows = history_table(self.ctx, every)                                   # [N, De]
         items = make_items(self.ctx, every, self.prompts(every), rows, with_targets=True)
@@ -173,18 +186,22 @@ class PersonaPlugMethod(Method):
         trainer = make_trainer(c, epochs=self.epochs(), validate=bool(held))
         module.train()                 # Lightning keeps this mode (a frozen input encoder stays in eval)
         L.seed_everything(seed, verbose=False)
+        if held:                       # the check before any step: where the curves start
+            trainer.validate(module, datamodule=data, verbose=False)
+            module.train()
         t0 = time.perf_counter()
         trainer.fit(module, datamodule=data)
+        seconds = time.perf_counter() - t0
         state, chosen = module.selected_state()
-        losses = module.train_losses
-        tail = max(1, len(losses) // 10)
-        info = {"train_steps": int(trainer.global_step), "train_questions": len(fit_ex),
-                "train_items": len(train_items), "heldout_questions": len(held), "epochs": self.epochs(),
-                "train_seconds": round(time.perf_counter() - t0, 2),
-                "train_loss_first": sum(losses[:tail]) / tail if losses else None,
-                "train_loss_last": sum(losses[-tail:]) / tail if losses else None,
-                "val_losses": module.val_losses, "checkpoint": chosen}
-        return {"state": state, "info": info}, trainer.is_global_zero
+        steps = int(trainer.global_step)
+        info = {"train_steps": steps, "train_questions": len(fit_ex), "train_items": len(train_items),
+                "heldout_questions": len(held), "epochs_max": self.epochs(), "epochs_run": int(trainer.current_epoch),
+                "stopped_early": bool(trainer.should_stop and trainer.current_epoch < self.epochs()),
+                "train_seconds": round(seconds, 2),
+                "seconds_per_step": round(seconds / steps, 3) if steps else None,
+                "placement": str(c.placement), **module.curve.summary(), "checkpoint": chosen}
+        curve = {"steps": module.curve.compact(), "checks": module.curve.checks}
+        return {"state": state, "info": info, "curve": curve}, trainer.is_global_zero
 
     # ------------------------------------------------------------------ predict
     def predict(self, examples: Sequence[Example]) -> list[str]:
@@ -218,6 +235,15 @@ class PersonaPlugMethod(Method):
         batch = PlugData(table, cap=self.cfg.history_cap).collate(items)
         return self.module.plug(batch["history"], batch["mask"], batch["queries"])
 
+    def diagnostics(self) -> dict[str, Any]:
+        """The training's evidence for the run folder: the per-step curve (loss, lr) and the validation checks
+        (held-out training-user loss, attention entropy vs uniform, soft-token norms)."""
+        if not self.curve:
+            return {}
+        emb = round(self.ctx.lm.embedding_norm(), 4)
+        return {"plug_steps.jsonl": list(self.curve.get("steps", [])),
+                "plug_checks.jsonl": [{**p, "embedding_norm": emb} for p in self.curve.get("checks", [])]}
+
     # ------------------------------------------------------------------ cost
     def cost(self) -> dict[str, Any]:
         plug = self.module.plug if self.module is not None else None
@@ -230,7 +256,8 @@ class PersonaPlugMethod(Method):
             "soft_token_scale_source": "method.soft_token_scale" if self.cfg.soft_token_scale
             else "lm.embedding_norm()",
             "n_soft_tokens": plug.n_tokens if plug is not None else 0,
-            **{k: v for k, v in self.info.items() if k != "val_losses"},
+            "embedding_norm": round(self.ctx.lm.embedding_norm(), 4),
+            **self.info,
             "note": "one plug shared by all users: nothing is stored per user (a user's history vectors are "
                     "embedding-store entries); checkpoint = trainable parameters only",
         }

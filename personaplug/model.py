@@ -58,12 +58,20 @@ def pad_history(vectors: Sequence[torch.Tensor], dim: int) -> tuple[torch.Tensor
     return out, mask
 
 
+def attention_entropy(weights: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Entropy of each example's weights over its real items, and the uniform entropy ``log(n)`` beside it:
+    weights ``[B, H]``, mask ``[B, H]`` -> ``([B], [B])``, in nats (0 for a single item, 0 and 0 for none)."""
+    w = weights.float().masked_fill(~mask, 0.0)                                     # [B, H]
+    ent = -(w * w.clamp_min(1e-30).log()).sum(dim=1)                                # [B]
+    return ent, mask.sum(dim=1).clamp_min(1).float().log()                          # [B], [B]
+
+
 class PersonaPlug(nn.Module):
     """History vectors + query -> soft tokens ``[B, P, L]``; P = use_instruction + n_user_tokens * use_user."""
 
     def __init__(self, embedder, d_llm: int, *, scale: float, mode: str = "attention", use_instruction: bool = True,
                  use_user: bool = True, n_user_tokens: int = 1, temperature: float = 1.0,
-                 train_input_encoder: bool = True, scale_mode: str = "official"):
+                 train_input_encoder: bool = True, scale_mode: str = "official", learn_temperature: bool = False):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"personaplug/model.py: mode must be one of {MODES}, got {mode!r}")
@@ -88,6 +96,9 @@ class PersonaPlug(nn.Module):
                 if ".pooler." in f".{name}":   # BERT's pooler output is never used by sentence pooling: no gradient
                     p.requires_grad_(False)
         self.proj = projector(self.d_emb, self.d_llm, n_user_tokens) if use_user else None
+        self.log_temperature = (nn.Parameter(torch.tensor(float(temperature)).log())
+                                if learn_temperature and self.input_encoder is not None else None)
+        self.last_weights: torch.Tensor | None = None    # [B, H] attention of the last forward (diagnostics)
         if use_instruction:
             self.inst_token = nn.Parameter(torch.rand(self.d_emb))            # [De], U[0,1) as in the code
             self.inst_proj = projector(self.d_emb, self.d_llm, 1)
@@ -100,14 +111,18 @@ class PersonaPlug(nn.Module):
             self.input_encoder.eval()
         return self
 
-    def param_groups(self, weight_decay: float) -> list[dict]:
-        """AdamW groups: decay on weight matrices only; none on biases, norm gains and the instruction vector
-        (every trainable tensor with fewer than 2 dimensions), as transformers' Trainer groups them."""
-        named = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
-        decay = [p for n, p in named if p.ndim >= 2]
-        rest = [p for n, p in named if p.ndim < 2]
-        return [g for g in ({"params": decay, "weight_decay": float(weight_decay)},
-                            {"params": rest, "weight_decay": 0.0}) if g["params"]]
+    def param_groups(self, weight_decay: float, lr: float, encoder_lr: float | None = None) -> list[dict]:
+        """AdamW groups: decay on weight matrices only; none on biases, norm gains, the instruction vector and the
+        temperature (every trainable tensor with fewer than 2 dimensions), as transformers' Trainer groups them.
+        ``encoder_lr`` gives a trained input encoder its own (smaller) learning rate."""
+        groups = []
+        for part in ("encoder", "plug"):
+            named = [(n, p) for n, p in self.named_parameters()
+                     if p.requires_grad and n.startswith("input_encoder.") == (part == "encoder")]
+            rate = float(encoder_lr if part == "encoder" and encoder_lr is not None else lr)
+            groups += [{"params": [p for _, p in named if p.ndim >= 2], "weight_decay": float(weight_decay), "lr": rate},
+                       {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0, "lr": rate}]
+        return [g for g in groups if g["params"]]
 
     @property
     def n_tokens(self) -> int:
@@ -136,17 +151,23 @@ class PersonaPlug(nn.Module):
             return w / w.sum(dim=1, keepdim=True)                               # [B, H]
         x_u = self.encode_queries(queries).to(history.dtype)                   # [B, De]
         scores = torch.bmm(history, x_u.unsqueeze(-1)).squeeze(-1)             # [B, H]
-        scores = (scores / self.temperature).masked_fill(~valid, float("-inf"))  # [B, H]
+        scores = (scores / self.attention_temperature()).masked_fill(~valid, float("-inf"))  # [B, H]
         return scores.softmax(dim=1)                                            # [B, H]
 
     def user_tokens(self, history: torch.Tensor, mask: torch.Tensor, queries: Sequence[str]) -> torch.Tensor:
-        """``sum_i w_i Proj(h_i)`` -> ``[B, k, L]`` (before rescaling)."""
+        """``sum_i w_i Proj(h_i)`` -> ``[B, k, L]`` (before rescaling); the weights stay in ``last_weights``."""
         assert self.proj is not None
         history = history.masked_fill(~mask.unsqueeze(-1), 0.0)                 # [B, H, De] padding rows = 0
         w = self.item_weights(history, mask, queries)                           # [B, H]
+        self.last_weights = w.detach()                                          # [B, H] for diagnostics
         values = self.proj(history)                                             # [B, H, k*L]
         pooled = torch.bmm(w.unsqueeze(1).to(values.dtype), values).squeeze(1)   # [B, k*L]
         return pooled.view(-1, self.n_user_tokens, self.d_llm)                  # [B, k, L]
+
+    def attention_temperature(self) -> torch.Tensor | float:
+        """The configured temperature, or ``exp(log_temperature)`` when it is learned (started at the configured
+        value; positive by construction)."""
+        return self.log_temperature.exp() if self.log_temperature is not None else self.temperature
 
     def instruction_token(self) -> torch.Tensor:
         inst = self.inst_proj(self.inst_token).view(1, 1, self.d_llm)           # [1, 1, L]

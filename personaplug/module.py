@@ -11,8 +11,15 @@ the official T5 ran with its dropout on, see docs/personaplug.md), is never chec
 DDP/FSDP, and its weights never receive a gradient (checked after the first backward).
 
 Checkpoint rule: ``select="last"`` evaluates the weights after the last optimizer step (the official code
-evaluates the final model). ``select="dev_loss"`` computes the loss on a held-out slice of the *training* users
-after every epoch and keeps the trainable state of the best epoch. Only trainable parameters are kept.
+evaluates the final model). ``select="val_loss"`` computes the loss on a held-out slice of the *training* users
+(never the evaluation split) ``val_checks_per_epoch`` times an epoch and keeps the trainable state of the best
+check; ``patience`` stops training once that loss has not fallen for so many checks. Only trainable parameters
+are kept.
+
+Evidence (:class:`~personaplug.curve.TrainingCurve`): the loss and learning rate of every optimizer step, and at
+every validation check the held-out loss, the attention entropy over history items beside the uniform entropy
+``log n``, and the soft-token norms. Lightning's logger gets ``train_loss``, ``lr``, ``val_loss`` and
+``attn_entropy``.
 
 Prediction goes through ``Trainer.predict``: each rank answers its shard with ``lm.answer`` (the run's answer
 mode), then the (id, raw, final) triples are gathered to every rank and de-duplicated by example id.
@@ -25,9 +32,11 @@ from typing import Any
 import lightning as L
 import torch
 import torch.distributed as dist
-from torchmetrics import MeanMetric
+from lightning.pytorch.callbacks import EarlyStopping
+from torchmetrics import CatMetric, MeanMetric
 
-from personaplug.model import PersonaPlug
+from personaplug.curve import TrainingCurve
+from personaplug.model import PersonaPlug, attention_entropy
 
 
 def linear_warmup_decay(total_steps: int, warmup_ratio: float):
@@ -49,37 +58,53 @@ def resolve_precision(precision: str) -> str:
     return str(precision)
 
 
-def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, validate: bool = False) -> L.Trainer:
-    """A Lightning Trainer from the method config (accelerator, devices, strategy, precision, epochs/steps)."""
+def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, validate: bool = False,
+                 logger: Any = False) -> L.Trainer:
+    """A Lightning Trainer from the method config (accelerator, devices, strategy, precision, epochs/steps).
+
+    With ``validate`` the held-out training users are scored ``val_checks_per_epoch`` times an epoch, and
+    ``patience`` (if set) stops training after that many checks without a lower ``val_loss``."""
     kw: dict[str, Any] = {}
     if not predict:
+        callbacks = []
+        if validate and cfg.get("patience") is not None:
+            callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=int(cfg.patience),
+                                           check_on_train_epoch_end=False))
         kw = dict(max_epochs=int(cfg.epochs if epochs is None else epochs), max_steps=int(cfg.max_steps),
                   accumulate_grad_batches=int(cfg.accumulate_grad_batches), gradient_clip_val=float(cfg.grad_clip),
-                  limit_val_batches=1.0 if validate else 0, num_sanity_val_steps=0)
+                  limit_val_batches=1.0 if validate else 0, num_sanity_val_steps=0, log_every_n_steps=1,
+                  val_check_interval=1.0 / max(1, int(cfg.get("val_checks_per_epoch", 1))), callbacks=callbacks)
     return L.Trainer(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
-                     precision=resolve_precision(cfg.precision), logger=False, enable_checkpointing=False,
+                     precision=resolve_precision(cfg.precision), logger=logger, enable_checkpointing=False,
                      enable_model_summary=False, enable_progress_bar=bool(cfg.progress_bar),
-                     use_distributed_sampler=not predict, **kw)
+                     use_distributed_sampler=not predict, inference_mode=False, **kw)
+
+
+SELECT = ("last", "val_loss")
 
 
 class PlugModule(L.LightningModule):
     def __init__(self, plug: PersonaPlug, lm, *, lr: float = 1e-4, weight_decay: float = 1e-4,
-                 warmup_ratio: float = 0.05, max_target_tokens: int = 128, select: str = "last"):
+                 warmup_ratio: float = 0.05, max_target_tokens: int = 128, select: str = "last",
+                 encoder_lr: float | None = None, placement: str = "prefix"):
         super().__init__()
-        if select not in ("last", "dev_loss"):
-            raise ValueError(f"personaplug/module.py: select must be last | dev_loss, got {select!r}")
+        if select not in SELECT:
+            raise ValueError(f"personaplug/module.py: select must be one of {SELECT}, got {select!r}")
         self.plug = plug
         self.lm = lm                                     # TaskLM: a plain object, so not a registered submodule
         if any(p.requires_grad for p in self._llm_params()):
             raise RuntimeError("personaplug/module.py: the LLM has trainable weights; Persona-Plug needs it frozen")
-        self.lr, self.weight_decay, self.warmup_ratio = lr, weight_decay, warmup_ratio
-        self.max_target_tokens, self.select = max_target_tokens, select
-        self.train_losses: list[float] = []
-        self.val_losses: list[float] = []
+        self.lr, self.weight_decay, self.warmup_ratio, self.encoder_lr = lr, weight_decay, warmup_ratio, encoder_lr
+        self.max_target_tokens, self.select, self.placement = max_target_tokens, select, placement
+        self.curve = TrainingCurve()
         self.val_loss = MeanMetric()                     # torchmetrics: example-weighted, synced across DDP ranks
+        self.val_attn = CatMetric()                      # per-example (entropy, uniform entropy) of the held-out users
+        self.val_norms = CatMetric()                     # per-example soft-token norms [N, P]
         self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
         self.predictions: dict[str, tuple[str, str]] = {}
-        self._local: list[tuple[str, str, str]] = []
+        self.predicted_entropy: dict[str, tuple[float, float]] = {}
+        self._local: list[tuple[str, str, str, float, float]] = []
+        self._step_losses: list[float] = []
         self._checked_llm_grads = False
 
     def _llm_params(self):
@@ -87,6 +112,12 @@ class PlugModule(L.LightningModule):
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         return self.plug(batch["history"], batch["mask"], batch["queries"])                # [B, P, L]
+
+    def batch_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        soft = self(batch)                                                                 # [B, P, L]
+        loss = self.lm.loss(batch["prompts"], batch["targets"], prefix=soft, max_target_tokens=self.max_target_tokens,
+                            placement=self.placement)
+        return loss, soft
 
     # ------------------------------------------------------------------ devices
     def setup(self, stage: str) -> None:
@@ -99,11 +130,18 @@ class PlugModule(L.LightningModule):
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        soft = self(batch)                                                                 # [B, P, L]
-        loss = self.lm.loss(batch["prompts"], batch["targets"], prefix=soft, max_target_tokens=self.max_target_tokens)
+        loss, _ = self.batch_loss(batch)
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
-        self.train_losses.append(float(loss.detach()))
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(batch["ids"]))
+        self._step_losses.append(float(loss.detach()))
         return loss
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """One curve point per optimizer step: the mean loss of its micro-batches and the lr it is taken at."""
+        lrs = [g["lr"] for g in optimizer.param_groups]
+        self.curve.step(self.global_step + 1, sum(self._step_losses) / max(1, len(self._step_losses)), lrs[-1],
+                        lrs[0] if self.encoder_lr is not None else None)
+        self._step_losses = []
 
     def on_after_backward(self) -> None:
         if not self._checked_llm_grads:
@@ -113,29 +151,40 @@ class PlugModule(L.LightningModule):
             self._checked_llm_grads = True
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        soft = self(batch)                                                                 # [B, P, L]
-        loss = self.lm.loss(batch["prompts"], batch["targets"], prefix=soft, max_target_tokens=self.max_target_tokens)
-        self.val_loss.update(loss.detach(), weight=len(batch["ids"]))
+        loss, soft = self.batch_loss(batch)
+        n = len(batch["ids"])
+        self.val_loss.update(loss.detach(), weight=n)
+        self.val_norms.update(soft.detach().float().norm(dim=-1))                          # [B, P]
+        if self.plug.last_weights is not None and self.plug.mode == "attention":
+            ent, uni = attention_entropy(self.plug.last_weights, batch["mask"].to(soft.device))   # [B], [B]
+            self.val_attn.update(torch.stack([ent, uni], dim=1))                           # [B, 2]
 
     def on_validation_epoch_end(self) -> None:
         val = float(self.val_loss.compute())
-        self.val_loss.reset()
+        norms = self.val_norms.compute().view(-1, self.plug.n_tokens).mean(0).tolist()      # [P]
+        self.val_loss.reset(), self.val_norms.reset()
+        attn = None
+        if self.val_attn.update_count:
+            attn = self.val_attn.compute().view(-1, 2)                                     # [N, 2]
+            self.val_attn.reset()
+        point = self.curve.validation(self.global_step, self.current_epoch, val, norms, attn, self.plug)
         self.log("val_loss", val)
-        self.val_losses.append(val)
-        if self.select == "dev_loss" and (self.best is None or val < self.best[0]):
-            self.best = (val, self.current_epoch, self.plug.trainable_state())
+        if point.get("attn_entropy") is not None:
+            self.log("attn_entropy", point["attn_entropy"])
+        if self.select == "val_loss" and (self.best is None or val < self.best[0]):
+            self.best = (val, self.global_step, self.plug.trainable_state())
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.plug.param_groups(self.weight_decay), lr=self.lr)
+        opt = torch.optim.AdamW(self.plug.param_groups(self.weight_decay, self.lr, self.encoder_lr), lr=self.lr)
         factor = linear_warmup_decay(self.trainer.estimated_stepping_batches, self.warmup_ratio)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def selected_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The checkpoint that is evaluated, and which one it is."""
-        if self.select == "dev_loss" and self.best is not None:
-            return self.best[2], {"select": "dev_loss", "epoch": self.best[1], "val_loss": self.best[0]}
-        return self.plug.trainable_state(), {"select": "last", "epoch": self.current_epoch}
+        if self.select == "val_loss" and self.best is not None:
+            return self.best[2], {"select": "val_loss", "step": self.best[1], "val_loss": self.best[0]}
+        return self.plug.trainable_state(), {"select": "last", "step": self.global_step}
 
     # ------------------------------------------------------------------ prediction
     def on_predict_epoch_start(self) -> None:
@@ -143,8 +192,12 @@ class PlugModule(L.LightningModule):
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[str]:
         soft = self(batch)                                                                 # [B, P, L]
-        raw, final = self.lm.answer(batch["prompts"], prefix=soft)
-        self._local += list(zip(batch["ids"], raw, final))
+        raw, final = self.lm.answer(batch["prompts"], prefix=soft, placement=self.placement)
+        ent = uni = [float("nan")] * len(raw)
+        if self.plug.last_weights is not None and self.plug.mode == "attention":
+            e, u = attention_entropy(self.plug.last_weights, batch["mask"].to(soft.device))
+            ent, uni = e.tolist(), u.tolist()
+        self._local += list(zip(batch["ids"], raw, final, ent, uni))
         return batch["ids"]
 
     def on_predict_epoch_end(self) -> None:
@@ -155,9 +208,10 @@ class PlugModule(L.LightningModule):
             dist.all_gather_object(parts, rows)
             rows = [r for part in parts for r in part]
         out: dict[str, tuple[str, str]] = {}
-        for qid, raw, final in rows:
+        for qid, raw, final, ent, uni in rows:
             if qid in out and out[qid] != (raw, final):
                 raise RuntimeError(f"personaplug/module.py: example {qid!r} predicted twice with different "
                                    f"outputs {out[qid]} vs {(raw, final)}")
             out[qid] = (raw, final)
+            self.predicted_entropy[qid] = (ent, uni)
         self.predictions = out

@@ -153,9 +153,18 @@ def test_a_frozen_input_encoder_stays_in_eval_mode_while_the_plug_trains(embedde
     assert torch.equal(frozen(h, mask, q), frozen.eval()(h, mask, q))       # and the same as at prediction
 
 
+def names_of(plug, group) -> set[str]:
+    names = {id(p): n for n, p in plug.named_parameters()}
+    return {names[id(p)] for p in group["params"]}
+
+
 def test_weight_decay_spares_biases_norms_and_the_instruction_vector(embedder):
     plug = _plug(embedder, train_input_encoder=True)
-    decay, rest = plug.param_groups(1e-4)
+    enc_decay, enc_rest, decay, rest = plug.param_groups(1e-4, lr=1e-3, encoder_lr=1e-5)
+    assert enc_decay["lr"] == enc_rest["lr"] == 1e-5 and decay["lr"] == rest["lr"] == 1e-3
+    assert all(names_of(plug, g).pop().startswith("input_encoder.") for g in (enc_decay, enc_rest))
+    decay["params"] += enc_decay["params"]
+    rest["params"] += enc_rest["params"]
     names = {id(p): n for n, p in plug.named_parameters()}
     no_decay = {names[id(p)] for p in rest["params"]}
     assert decay["weight_decay"] == 1e-4 and rest["weight_decay"] == 0.0
@@ -302,7 +311,6 @@ def test_same_seed_same_predictions_and_the_cache_skips_training(tiny_backbone_d
         runs.append((method, method.predict(evals)))
     (m1, p1), (m2, p2), (m3, p3), (m4, p4) = runs
     assert p1 == p2 == p3 == p4 and len(p1) == 5 and set(p1) <= set(load_task("LaMP_2").labels)
-    assert m1.last_raw == p1                                                  # choice mode: raw = the label
     s1, s2 = m1.module.plug.trainable_state(), m4.module.plug.trainable_state()
     assert all(torch.equal(s1[k], s2[k]) for k in s1)
     assert not m3.info["checkpoint_cached"] and m4.info["checkpoint_cached"]
@@ -332,14 +340,33 @@ def test_a_variant_refuses_a_config_that_contradicts_it(tiny_causal_dir, tiny_ov
 
 
 @pytest.mark.slow
-def test_dev_loss_selection_uses_held_out_training_users(tiny_causal_dir, tiny_overrides):
-    m = _method(_ctx(tiny_causal_dir, tiny_overrides, "pplug", "method.select=dev_loss", "method.epochs=2",
-                     "method.select_fraction=0.34", "method.cache=false"))
+def test_val_loss_selection_uses_held_out_training_users_and_records_the_curves(tiny_causal_dir, tiny_overrides):
+    m = _method(_ctx(tiny_causal_dir, tiny_overrides, "pplug", "method.select=val_loss", "method.epochs=2",
+                     "method.select_fraction=0.34", "method.cache=false", "method.val_checks_per_epoch=2"))
     m.fit(_examples(9))
-    info = m.info
+    info, checks, steps = m.info, m.curve["checks"], m.curve["steps"]
     assert info["heldout_questions"] == 3 and info["train_questions"] == 6           # one of three users
-    assert len(info["val_losses"]) == 2 and info["checkpoint"]["select"] == "dev_loss"
-    assert info["checkpoint"]["val_loss"] == min(info["val_losses"])
+    assert len(checks) == 1 + 2 * 2 and checks[-1]["step"] == info["train_steps"]     # before training + 2 an epoch
+    assert checks[0]["step"] == 0 and info["checkpoint"]["select"] == "val_loss"
+    assert round(info["checkpoint"]["val_loss"], 5) == min(c["val_loss"] for c in checks) == info["val_loss_best"]
+    assert [p["step"] for p in steps] == list(range(1, info["train_steps"] + 1))    # every optimizer step
+    assert steps[0]["lr"] == 0.0 and all(p["lr"] > 0 for p in steps[1:-1])           # warmup from 0, then decay
+    for c in checks:                                                                  # the evidence of every check
+        assert c["inst_norm"] > 0 and c["user_norm"] > 0
+        assert 0 <= c["attn_entropy"] <= c["attn_uniform"] + 1e-6 and c["attn_entropy_sd"] >= 0
+    diag = m.diagnostics()
+    assert set(diag) == {"plug_steps.jsonl", "plug_checks.jsonl"}
+    assert diag["plug_checks.jsonl"][0]["embedding_norm"] == pytest.approx(m.ctx.lm.embedding_norm(), rel=1e-3)
+
+
+@pytest.mark.slow
+def test_patience_stops_training_on_the_held_out_loss(tiny_causal_dir, tiny_overrides):
+    m = _method(_ctx(tiny_causal_dir, tiny_overrides, "pplug", "method.select=val_loss", "method.epochs=30",
+                     "method.select_fraction=0.34", "method.cache=false", "method.patience=1", "method.lr=1.0"))
+    m.fit(_examples(9))
+    vals = [c["val_loss"] for c in m.curve["checks"]]
+    assert m.info["stopped_early"] and m.info["epochs_run"] < 30
+    assert vals[-1] >= min(vals[:-1])                                                # the last check did not improve
 
 
 @pytest.mark.slow

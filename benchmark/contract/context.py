@@ -37,8 +37,9 @@ class TaskLM:
         kw.setdefault("num_beams", int(self.decoding.get("num_beams") or 1))
         return self._lm.generate(prompts, prefix=prefix, **kw)
 
-    def answer(self, prompts: Sequence[str], prefix: torch.Tensor | None = None) -> tuple[list[str], list[str]]:
-        return self._lm.answer(prompts, self.spec, self.decoding, prefix=prefix)
+    def answer(self, prompts: Sequence[str], prefix: torch.Tensor | None = None,
+               placement: str = "prefix") -> tuple[list[str], list[str]]:
+        return self._lm.answer(prompts, self.spec, self.decoding, prefix=prefix, placement=placement)
 
 
 class Context:

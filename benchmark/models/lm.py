@@ -26,6 +26,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 
+PLACEMENTS = ("prefix", "suffix")
+
+
 class LanguageModel:
     def __init__(self, model, tokenizer, *, kind: str, ident: dict[str, Any], device: torch.device,
                  chat_template: bool = True, max_input_tokens: int = 256, batch_size: int = 8,
@@ -112,18 +115,34 @@ class LanguageModel:
             ids = ids[:max(int(max_tokens) - 1, 0)]
         return ids + [self.tokenizer.eos_token_id]
 
-    def _assemble(self, rows: list[list[int]], prefix: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    def soft_positions(self, rows: list[list[int]], placement: str) -> list[int]:
+        """Where each row's soft tokens go: ``prefix`` = in front of the task text (:attr:`input_offset`, the
+        paper's placement); ``suffix`` = after the whole formatted prompt, just before the answer (decoder-only
+        backbones: the prompt's keys and values then do not depend on the soft tokens)."""
+        if placement not in PLACEMENTS:
+            raise ValueError(f"benchmark/models/lm.py: placement must be one of {PLACEMENTS}, got {placement!r}")
+        if placement == "suffix":
+            if self.kind != "causal":
+                raise ValueError("benchmark/models/lm.py: placement=suffix needs a decoder-only backbone (a T5 "
+                                 "encoder reads its whole input at once; use placement=prefix)")
+            return [len(r) for r in rows]
+        return [self.input_offset] * len(rows)
+
+    def _assemble(self, rows: list[list[int]], prefix: torch.Tensor | None,
+                  at: Sequence[int] | None = None) -> tuple[torch.Tensor, ...]:
         """Embed and pad: -> inputs_embeds [B, T, D], attention_mask [B, T], position_ids [B, T].
 
-        Causal rows are left-padded (so generation continues from the last real token); seq2seq rows right-padded.
+        ``prefix`` soft tokens go at position ``at[i]`` of row i (default :attr:`input_offset`). Causal rows are
+        left-padded (so generation continues from the last real token); seq2seq rows right-padded.
         """
-        emb, at = self.input_embeddings, self.input_offset
+        emb = self.input_embeddings
+        at = list(at) if at is not None else [self.input_offset] * len(rows)
         parts = []
         for i, ids in enumerate(rows):
             e = emb(torch.tensor(ids, device=self.device))                                # [L, D]
-            if prefix is not None:                                                        # in front of the task text
-                e = torch.cat([e[:at], prefix[i].to(device=self.device, dtype=e.dtype), e[at:]], dim=0)  # [P+L, D]
-            parts.append(e)
+            if prefix is not None:                                                        # at the soft-token slot
+                e = torch.cat([e[:at[i]], prefix[i].to(device=self.device, dtype=e.dtype), e[at[i]:]], dim=0)
+            parts.append(e)                                                               # [P+L, D]
         T = max(p.shape[0] for p in parts)
         D = parts[0].shape[1]
         embeds, masks = [], []
@@ -150,14 +169,16 @@ class LanguageModel:
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 32, num_beams: int = 1,
                  prefix: torch.Tensor | None = None, desc: str | None = "generate",
-                 max_input_tokens: int | None = None) -> list[str]:
+                 max_input_tokens: int | None = None, placement: str = "prefix") -> list[str]:
         """Greedy (or beam) decoding; ``max_input_tokens`` overrides the prompt budget for this call (e.g. a
         summariser reading a longer history prompt than the task input budget)."""
         rows = [self.prompt_ids(p, max_input_tokens) for p in prompts]
         out: list[str] = [""] * len(rows)
         eos = {self.tokenizer.eos_token_id} | set(_as_list(getattr(self.model.generation_config, "eos_token_id", None)))
         for idx in self._batches([len(r) for r in rows], desc, self.generate_batch_size):
-            embeds, mask, _ = self._assemble([rows[i] for i in idx], None if prefix is None else prefix[idx])
+            part = [rows[i] for i in idx]
+            embeds, mask, _ = self._assemble(part, None if prefix is None else prefix[idx],
+                                             self.soft_positions(part, placement))
             seqs = self.model.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
                                        num_beams=num_beams, do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
                                        eos_token_id=sorted(e for e in eos if e is not None))
@@ -169,13 +190,15 @@ class LanguageModel:
     # ------------------------------------------------------------------ multiple choice
     @torch.no_grad()
     def choice_scores(self, prompts: Sequence[str], choices: Sequence[str], *, prefix: torch.Tensor | None = None,
-                      desc: str | None = "choices") -> torch.Tensor:
+                      desc: str | None = "choices", placement: str = "prefix") -> torch.Tensor:
         """-> [N, C] mean log-probability per token of each choice (choice text + EOS) given the prompt."""
         rows = [self.prompt_ids(p) for p in prompts]
         cids = [self.target_ids(c) for c in choices]
         scores = torch.zeros(len(rows), len(cids))
         for idx in self._batches([len(r) for r in rows], desc):
-            embeds, mask, pos = self._assemble([rows[i] for i in idx], None if prefix is None else prefix[idx])
+            part = [rows[i] for i in idx]
+            embeds, mask, pos = self._assemble(part, None if prefix is None else prefix[idx],
+                                               self.soft_positions(part, placement))
             if self.kind == "causal":
                 logps = self._causal_choice_logp(embeds, mask, pos, cids)                   # C x [B, Lc_j]
             else:
@@ -242,19 +265,26 @@ class LanguageModel:
 
     # ------------------------------------------------------------------ training loss
     def loss(self, prompts: Sequence[str], targets: Sequence[str], *, prefix: torch.Tensor | None = None,
-             max_target_tokens: int = 128) -> torch.Tensor:
-        """Mean cross-entropy over target tokens only (prompt, prefix and padding are ignored)."""
+             max_target_tokens: int = 128, placement: str = "prefix") -> torch.Tensor:
+        """Mean cross-entropy over target tokens only (prompt, prefix and padding are ignored).
+
+        With ``placement="suffix"`` (decoder-only) nothing before the soft tokens depends on them, so the prompt
+        runs once without autograd and only the soft tokens and the target go through the graph
+        (:meth:`_suffix_loss`): the same number, a fraction of the backward pass."""
         rows = [self.prompt_ids(p) for p in prompts]
         tgts = [self.target_ids(t, max_target_tokens) for t in targets]
+        at = self.soft_positions(rows, placement)
         if self.kind == "seq2seq":
-            embeds, mask, _ = self._assemble(rows, prefix)
+            embeds, mask, _ = self._assemble(rows, prefix, at)
             L = max(len(t) for t in tgts)
             labels = torch.full((len(tgts), L), -100, dtype=torch.long, device=self.device)
             for i, t in enumerate(tgts):
                 labels[i, :len(t)] = torch.tensor(t)
             return self.model(inputs_embeds=embeds, attention_mask=mask, labels=labels).loss
+        if placement == "suffix" and prefix is not None:
+            return self._suffix_loss(rows, tgts, prefix)
         joined = [r + t for r, t in zip(rows, tgts)]
-        embeds, mask, pos = self._assemble(joined, prefix)
+        embeds, mask, pos = self._assemble(joined, prefix, at)
         # Left-padded: the targets are the last len(t) positions, predicted by the len(t) positions before them.
         # The LM head (a fifth of a small model's compute) runs on those Lt + 1 positions only, not on the prompt.
         Lt = max(len(t) for t in tgts)
@@ -265,9 +295,34 @@ class LanguageModel:
                             logits_to_keep=Lt + 1).logits[:, :-1]                              # [B, Lt, V]
         return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
 
+    def _suffix_loss(self, rows: list[list[int]], tgts: list[list[int]], prefix: torch.Tensor) -> torch.Tensor:
+        """Causal loss with the soft tokens after the prompt: the prompt's keys and values once, without autograd
+        (left-padded ``[B, T]``), then ``[soft tokens ; target]`` right-padded ``[B, P+Lt]`` on top of them."""
+        with torch.no_grad():
+            embeds, mask, pos = self._assemble(rows, None)                                  # [B, T, D]
+            cache = self.model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=True,
+                               logits_to_keep=1).past_key_values
+        B, P = prefix.shape[0], prefix.shape[1]
+        Lt = max(len(t) for t in tgts)
+        emb = self.input_embeddings
+        tail = prefix.new_zeros(B, P + Lt, prefix.shape[2]).to(self.dtype)                    # [B, P+Lt, D]
+        tail_mask = torch.zeros(B, P + Lt, dtype=mask.dtype, device=self.device)            # [B, P+Lt]
+        labels = torch.full((B, P + Lt), -100, dtype=torch.long, device=self.device)        # [B, P+Lt]
+        parts = []
+        for i, t in enumerate(tgts):
+            parts.append(torch.cat([prefix[i].to(self.dtype), emb(torch.tensor(t, device=self.device)),
+                                    tail.new_zeros(Lt - len(t), tail.shape[2])]))           # [P+Lt, D]
+            tail_mask[i, :P + len(t)] = 1
+            labels[i, P - 1:P - 1 + len(t)] = torch.tensor(t)                               # token j read at P-1+j
+        tail = torch.stack(parts)
+        positions = pos[:, -1:] + 1 + torch.arange(P + Lt, device=self.device)[None]          # [B, P+Lt]
+        logits = self.model(inputs_embeds=tail, attention_mask=torch.cat([mask, tail_mask], dim=1),
+                            position_ids=positions, past_key_values=cache, use_cache=True).logits  # [B, P+Lt, V]
+        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
     # ------------------------------------------------------------------ the run's answer mode
     def answer(self, prompts: Sequence[str], spec, decoding: dict[str, Any] | None = None, *,
-               prefix: torch.Tensor | None = None) -> tuple[list[str], list[str]]:
+               prefix: torch.Tensor | None = None, placement: str = "prefix") -> tuple[list[str], list[str]]:
         """-> (raw outputs, final answers) under the run's declared answer mode (applied to every method alike).
 
         generate: the official rule, the generated text as is; extract: generate, then the first label in the text
@@ -278,11 +333,11 @@ class LanguageModel:
         dec = {**self.decoding, **(decoding or {})}
         mode = answer_mode(spec, dec)
         if mode == "choice":
-            scores = self.choice_scores(prompts, spec.labels, prefix=prefix)
+            scores = self.choice_scores(prompts, spec.labels, prefix=prefix, placement=placement)
             final = [spec.labels[j] for j in scores.argmax(-1).tolist()]
             return list(final), final
         raw = self.generate(prompts, max_new_tokens=int(dec.get("max_new_tokens") or spec.max_new_tokens),
-                            num_beams=int(dec.get("num_beams") or 1), prefix=prefix)
+                            num_beams=int(dec.get("num_beams") or 1), prefix=prefix, placement=placement)
         return raw, apply_answer_mode(spec, mode, raw)
 
 
