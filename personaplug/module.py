@@ -26,7 +26,6 @@ mode), then the (id, raw, final) triples are gathered to every rank and de-dupli
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
@@ -35,20 +34,9 @@ import torch.distributed as dist
 from lightning.pytorch.callbacks import EarlyStopping
 from torchmetrics import CatMetric, MeanMetric
 
+from benchmark.models.schedule import linear_warmup_decay
 from personaplug.curve import TrainingCurve
 from personaplug.model import PersonaPlug, attention_entropy
-
-
-def linear_warmup_decay(total_steps: int, warmup_ratio: float):
-    """HF ``get_linear_schedule_with_warmup`` as an LR multiplier: 0 -> 1 over the warmup, then 1 -> 0."""
-    total = max(int(total_steps), 1)
-    warmup = math.ceil(warmup_ratio * total)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return step / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
-    return factor
 
 
 def resolve_precision(precision: str) -> str:
@@ -67,13 +55,13 @@ def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, 
     kw: dict[str, Any] = {}
     if not predict:
         callbacks = []
-        if validate and cfg.get("patience") is not None:
+        if validate and cfg.patience is not None:
             callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=int(cfg.patience),
                                            check_on_train_epoch_end=False))
         kw = dict(max_epochs=int(cfg.epochs if epochs is None else epochs), max_steps=int(cfg.max_steps),
                   accumulate_grad_batches=int(cfg.accumulate_grad_batches), gradient_clip_val=float(cfg.grad_clip),
                   limit_val_batches=1.0 if validate else 0, num_sanity_val_steps=0, log_every_n_steps=1,
-                  val_check_interval=1.0 / max(1, int(cfg.get("val_checks_per_epoch", 1))), callbacks=callbacks)
+                  val_check_interval=1.0 / max(1, int(cfg.val_checks_per_epoch)), callbacks=callbacks)
     return L.Trainer(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
                      precision=resolve_precision(cfg.precision), logger=logger, enable_checkpointing=False,
                      enable_model_summary=False, enable_progress_bar=bool(cfg.progress_bar),

@@ -32,7 +32,8 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from benchmark.data.reader import LampFormatError, read_split, sha256_file
+from benchmark.cache.store import sha256_file
+from benchmark.data.reader import LampFormatError, read_split
 from benchmark.cache.store import atomic_write_text
 from benchmark.data.tasks import load_task
 
