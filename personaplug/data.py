@@ -39,6 +39,7 @@ class PlugItem:
     target: str | None           # gold output (training); None when predicting
     query: str                   # text for the input encoder
     history: tuple[int, ...]     # rows of the history table, in profile order
+    labels: tuple[int, ...] = () # per history item: its label's index in spec.labels (-1 = none); pplug_labels
 
 
 def history_table(ctx, examples: Sequence[Example]) -> tuple[torch.Tensor, list[tuple[int, ...]]]:
@@ -57,14 +58,35 @@ def history_table(ctx, examples: Sequence[Example]) -> tuple[torch.Tensor, list[
     return table, rows
 
 
+def item_label(spec, item: dict[str, Any]) -> int:
+    """A history item's label as an index into ``spec.labels`` (the profile field ``spec.answer_field``):
+    exact text, or a number equal to a numeric label (``"5.0"`` -> ``"5"``); -1 when absent or outside the set."""
+    value = str(item.get(spec.answer_field, "") if spec.answer_field else "").strip()
+    if value in spec.labels:
+        return spec.labels.index(value)
+    try:
+        number = float(value)
+    except ValueError:
+        return -1
+    return next((j for j, lab in enumerate(spec.labels) if _number(lab) == number), -1)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def make_items(ctx, examples: Sequence[Example], prompts: Sequence[str], rows: Sequence[tuple[int, ...]],
-               *, query: QueryRule, with_targets: bool) -> list[PlugItem]:
+               *, query: QueryRule, with_targets: bool, with_labels: bool = False) -> list[PlugItem]:
     items = []
     for ex, prompt, hist in zip(examples, prompts, rows, strict=True):
         if with_targets and ex.gold is None:
             raise ValueError(f"personaplug/data.py: training example {ex.id!r} has no gold output")
+        labels = tuple(item_label(ctx.spec, it) for it in ex.profile) if with_labels else ()
         items.append(PlugItem(id=ex.id, prompt=prompt, target=ex.gold if with_targets else None,
-                              query=extract_query(query, ex.input), history=hist))
+                              query=extract_query(query, ex.input), history=hist, labels=labels))
     return items
 
 
@@ -79,7 +101,9 @@ def augment(items: Sequence[PlugItem], copies: int, seed: int) -> list[PlugItem]
             continue
         for _ in range(copies):
             del_n = int(n * rng.uniform(0, 0.5)) + 1
-            out.append(replace(it, history=tuple(rng.sample(it.history, n - del_n))))
+            keep = rng.sample(range(n), n - del_n)          # the positions random.sample(history, k) would pick
+            out.append(replace(it, history=tuple(it.history[j] for j in keep),
+                               labels=tuple(it.labels[j] for j in keep) if it.labels else ()))
     return out
 
 
@@ -93,7 +117,8 @@ def split_by_user(examples: Sequence[Example], fraction: float, seed: int) -> tu
 
 
 class PlugBatches:
-    """Collate: items -> {ids, prompts, targets, queries, history [B, H, De], mask [B, H]}."""
+    """Collate: items -> {ids, prompts, targets, queries, history [B, H, De], mask [B, H], labels [B, H]}
+    (labels: -1 on padding and where items carry none)."""
 
     def __init__(self, table: torch.Tensor, cap: int):
         self.table, self.cap = table, int(cap)
@@ -102,9 +127,13 @@ class PlugBatches:
         vecs = [self.table[list(it.history[-self.cap:])] if it.history else self.table.new_zeros(0, self.table.shape[1])
                 for it in items]                                                         # each [n_b, De]
         history, mask = pad_history(vecs, self.table.shape[1])                          # [B, H, De], [B, H]
+        labels = torch.full(mask.shape, -1, dtype=torch.long)                           # [B, H]
+        for b, it in enumerate(items):
+            kept = it.labels[-self.cap:] if it.history else ()
+            labels[b, :len(kept)] = torch.tensor(kept, dtype=torch.long)
         return {"ids": [it.id for it in items], "prompts": [it.prompt for it in items],
                 "targets": [it.target for it in items], "queries": [it.query for it in items],
-                "history": history, "mask": mask}
+                "history": history, "mask": mask, "labels": labels}
 
 
 class PlugData(L.LightningDataModule):

@@ -1,4 +1,5 @@
-"""Registered Persona-Plug methods: ``pplug``, ``pplug_rag``, ``pplug_mean``, ``pplug_noinst``, ``tasktuned``.
+"""Registered Persona-Plug methods: ``pplug``, ``pplug_rag``, ``pplug_mean``, ``pplug_noinst``, ``pplug_labels``,
+``tasktuned``.
 
 One class does the work (:class:`PersonaPlugMethod`); the variants differ only in a config field they pin:
 
@@ -7,6 +8,7 @@ One class does the work (:class:`PersonaPlugMethod`); the variants differ only i
                    released code: trained and evaluated with the RAG prompt so both see the same input form);
 * ``pplug_mean``   ablation: the mean of the projected history instead of input-aware attention;
 * ``pplug_noinst`` ablation: no instruction token;
+* ``pplug_labels`` beyond the paper: one more soft token from the history items' label distribution;
 * ``tasktuned``    the instruction token only (no user token): the same training, nothing personal, so
                    ``pplug - tasktuned`` is what personalisation adds.
 
@@ -33,7 +35,7 @@ from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
 from benchmark.cache.store import content_key
 from benchmark.data.tasks import QueryRule
-from personaplug.data import PlugData, augment, history_table, make_items, split_by_user
+from personaplug.data import PlugData, augment, history_table, item_label, make_items, split_by_user
 from personaplug.model import PersonaPlug
 from personaplug.module import PlugModule, make_trainer
 
@@ -54,6 +56,7 @@ class PlugConfig(MethodConfig):
     train_input_encoder: bool = True      # the official input encoder trains
     input_encoder_lr: Optional[float] = None  # its own learning rate (null = lr, as the official code)
     placement: str = "prefix"             # prefix: in front of the task text (paper) | suffix: before the answer
+    label_channel: bool = False           # pplug_labels: the history items' label distribution as one more token
     soft_token_scale: Optional[float] = None  # null = the LLM's mean input-embedding norm
     scale_mode: str = "official"          # official: MLP output * scale (inst / 7) | unit: every token norm = scale
     # data (personaplug/data.py)
@@ -121,7 +124,8 @@ class PersonaPlugMethod(Method):
         plug = PersonaPlug(self.ctx.embedder, self.ctx.lm.hidden_size, scale=scale, mode=c.mode,
                            use_instruction=c.use_instruction, use_user=c.use_user, n_user_tokens=c.n_user_tokens,
                            temperature=c.temperature, train_input_encoder=c.train_input_encoder,
-                           scale_mode=c.scale_mode, learn_temperature=bool(c.learn_temperature))
+                           scale_mode=c.scale_mode, learn_temperature=bool(c.learn_temperature),
+                           n_labels=len(self.ctx.spec.labels) if c.label_channel else 0)
         return plug.to(self.ctx.lm.device)
 
     def make_module(self, plug: PersonaPlug) -> PlugModule:
@@ -135,7 +139,9 @@ class PersonaPlugMethod(Method):
         h = hashlib.sha256()
         for ex in train:
             h.update(json.dumps([ex.id, ex.user_key, ex.input, ex.gold,
-                                 [self.ctx.spec.history_text(i) for i in ex.profile]]).encode())
+                                 [self.ctx.spec.history_text(i) for i in ex.profile],
+                                 [item_label(self.ctx.spec, i) for i in ex.profile] if self.cfg.label_channel
+                                 else []]).encode())
         method = {k: v for k, v in as_dict(self.cfg).items() if k not in NOT_IN_KEY}
         cfg = self.ctx.cfg
         parts = {"format": FORMAT, "backbone": dict(self.ctx.lm.ident), "embedder": dict(self.ctx.embedder.ident),
@@ -187,7 +193,8 @@ class PersonaPlugMethod(Method):
         fit_ex, held = split_by_user(train, c.select_fraction, seed) if self.validates() else (list(train), [])
         every = list(fit_ex) + list(held)
         table, rows = history_table(self.ctx, every)                                   # [N, De]
-        items = make_items(self.ctx, every, self.prompts(every), rows, query=c.query, with_targets=True)
+        items = make_items(self.ctx, every, self.prompts(every), rows, query=c.query, with_targets=True,
+                           with_labels=c.label_channel)
         train_items = augment(items[:len(fit_ex)], c.augment_copies, seed)
         data = PlugData(table, train=train_items, val=items[len(fit_ex):], cap=c.history_cap,
                         batch_size=c.batch_size, predict_batch_size=c.predict_batch_size, seed=seed)
@@ -224,7 +231,8 @@ class PersonaPlugMethod(Method):
             return Prediction([])
         table, rows = history_table(self.ctx, examples)                                # [N, De]
         prompts = self.prompts(examples)
-        items = make_items(self.ctx, examples, prompts, rows, query=self.cfg.query, with_targets=False)
+        items = make_items(self.ctx, examples, prompts, rows, query=self.cfg.query, with_targets=False,
+                           with_labels=self.cfg.label_channel)
         data = PlugData(table, predict=items, cap=self.cfg.history_cap,
                         predict_batch_size=self.cfg.predict_batch_size, seed=self.ctx.seed)
         make_trainer(self.cfg, predict=True).predict(self.module, datamodule=data, return_predictions=False)
@@ -243,9 +251,9 @@ class PersonaPlugMethod(Method):
         assert self.module is not None
         table, rows = history_table(self.ctx, examples)
         items = make_items(self.ctx, examples, [ex.input for ex in examples], rows, query=self.cfg.query,
-                           with_targets=False)
+                           with_targets=False, with_labels=self.cfg.label_channel)
         batch = PlugData(table, cap=self.cfg.history_cap).collate(items)
-        return self.module.plug(batch["history"], batch["mask"], batch["queries"])
+        return self.module(batch)
 
     def diagnostics(self) -> dict[str, Any]:
         """The training's evidence for the run folder: the per-step curve (loss, lr) and the validation checks
@@ -283,6 +291,26 @@ class PPlug(PersonaPlugMethod):
 @dataclass
 class MeanConfig(PlugConfig):
     mode: str = "mean"
+
+
+@dataclass
+class LabelsConfig(PlugConfig):
+    label_channel: bool = True
+
+
+@register_method("pplug_labels")
+class PPlugLabels(PersonaPlugMethod):
+    """Beyond the paper: pplug plus one soft token made from the attention-weighted distribution of the history
+    items' labels (the profile's tags or ratings), through its own MLP, so the user's labels reach the LLM
+    undiluted by the item text. Label tasks whose profiles carry the answer field only."""
+    Config = LabelsConfig
+    pinned = {"mode": "attention", "use_instruction": True, "use_user": True, "label_channel": True}
+
+    @classmethod
+    def unsupported_reason(cls, spec) -> str | None:
+        if not spec.labels or not spec.answer_field:
+            return f"{spec.name}: no labels in the history items (pplug_labels reads the profile's answer field)"
+        return None
 
 
 @register_method("pplug_mean")

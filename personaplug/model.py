@@ -71,7 +71,8 @@ class PersonaPlug(nn.Module):
 
     def __init__(self, embedder, d_llm: int, *, scale: float, mode: str = "attention", use_instruction: bool = True,
                  use_user: bool = True, n_user_tokens: int = 1, temperature: float = 1.0,
-                 train_input_encoder: bool = True, scale_mode: str = "official", learn_temperature: bool = False):
+                 train_input_encoder: bool = True, scale_mode: str = "official", learn_temperature: bool = False,
+                 n_labels: int = 0):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"personaplug/model.py: mode must be one of {MODES}, got {mode!r}")
@@ -96,6 +97,10 @@ class PersonaPlug(nn.Module):
                 if ".pooler." in f".{name}":   # BERT's pooler output is never used by sentence pooling: no gradient
                     p.requires_grad_(False)
         self.proj = projector(self.d_emb, self.d_llm, n_user_tokens) if use_user else None
+        # label channel (pplug_labels, beyond the paper): the attention-weighted distribution of the history
+        # items' labels [B, C] through its own MLP -> one more soft token after the user tokens
+        self.n_labels = int(n_labels) if use_user else 0
+        self.label_proj = projector(self.n_labels, self.d_llm, 1) if self.n_labels else None
         self.log_temperature = (nn.Parameter(torch.tensor(float(temperature)).log())
                                 if learn_temperature and self.input_encoder is not None else None)
         self.last_weights: torch.Tensor | None = None    # [B, H] attention of the last forward (diagnostics)
@@ -126,7 +131,7 @@ class PersonaPlug(nn.Module):
 
     @property
     def n_tokens(self) -> int:
-        return int(self.use_instruction) + (self.n_user_tokens if self.use_user else 0)
+        return int(self.use_instruction) + (self.n_user_tokens if self.use_user else 0) + int(self.n_labels > 0)
 
     @property
     def device(self) -> torch.device:
@@ -154,15 +159,29 @@ class PersonaPlug(nn.Module):
         scores = (scores / self.attention_temperature()).masked_fill(~valid, float("-inf"))  # [B, H]
         return scores.softmax(dim=1)                                            # [B, H]
 
-    def user_tokens(self, history: torch.Tensor, mask: torch.Tensor, queries: Sequence[str]) -> torch.Tensor:
-        """``sum_i w_i Proj(h_i)`` -> ``[B, k, L]`` (before rescaling); the weights stay in ``last_weights``."""
+    def user_tokens(self, history: torch.Tensor, mask: torch.Tensor, queries: Sequence[str],
+                    labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``sum_i w_i Proj(h_i)`` -> ``[B, k, L]`` (before rescaling); the weights stay in ``last_weights``.
+
+        With a label channel, ``labels`` ``[B, H]`` (label index, -1 = none) adds one token
+        ``LabelProj(sum_i w_i onehot(y_i) / sum_i w_i [y_i known])``: ``[B, k+1, L]``."""
         assert self.proj is not None
         history = history.masked_fill(~mask.unsqueeze(-1), 0.0)                 # [B, H, De] padding rows = 0
         w = self.item_weights(history, mask, queries)                           # [B, H]
         self.last_weights = w.detach()                                          # [B, H] for diagnostics
         values = self.proj(history)                                             # [B, H, k*L]
         pooled = torch.bmm(w.unsqueeze(1).to(values.dtype), values).squeeze(1)   # [B, k*L]
-        return pooled.view(-1, self.n_user_tokens, self.d_llm)                  # [B, k, L]
+        tokens = pooled.view(-1, self.n_user_tokens, self.d_llm)                # [B, k, L]
+        if self.label_proj is None:
+            return tokens
+        if labels is None or labels.shape != mask.shape:
+            raise ValueError("personaplug/model.py: the label channel needs labels [B, H] beside the history")
+        known = (labels >= 0) & mask                                            # [B, H]
+        onehot = F.one_hot(labels.clamp(min=0), self.n_labels).to(w.dtype) * known.unsqueeze(-1)  # [B, H, C]
+        dist = torch.bmm(w.unsqueeze(1), onehot).squeeze(1)                     # [B, C]
+        dist = dist / dist.sum(dim=1, keepdim=True).clamp_min(1e-9)             # [B, C] (zeros: no known label)
+        label_token = self.label_proj(dist.to(values.dtype)).view(-1, 1, self.d_llm)   # [B, 1, L]
+        return torch.cat([tokens, label_token], dim=1)                          # [B, k+1, L]
 
     def attention_temperature(self) -> torch.Tensor | float:
         """The configured temperature, or ``exp(log_temperature)`` when it is learned (started at the configured
@@ -181,8 +200,10 @@ class PersonaPlug(nn.Module):
         return F.normalize(tokens, dim=-1) * self.scale                          # [B, P, L]
 
     # ------------------------------------------------------------------ forward
-    def forward(self, history: torch.Tensor, mask: torch.Tensor, queries: Sequence[str]) -> torch.Tensor:
-        """history ``[B, H, De]`` (frozen vectors), mask ``[B, H]`` bool, B query strings -> ``[B, P, L]``."""
+    def forward(self, history: torch.Tensor, mask: torch.Tensor, queries: Sequence[str],
+                labels: torch.Tensor | None = None) -> torch.Tensor:
+        """history ``[B, H, De]`` (frozen vectors), mask ``[B, H]`` bool, B query strings (and, with a label
+        channel, history labels ``[B, H]``) -> ``[B, P, L]``."""
         B = history.shape[0]
         if mask.shape != history.shape[:2] or len(queries) != B:
             raise ValueError(f"personaplug/model.py: history {tuple(history.shape)}, mask {tuple(mask.shape)} and "
@@ -192,7 +213,8 @@ class PersonaPlug(nn.Module):
         if self.use_instruction:
             parts.append(self.instruction_token().expand(B, 1, self.d_llm))     # [B, 1, L]
         if self.use_user:
-            parts.append(self.user_tokens(history, mask, queries))               # [B, k, L]
+            parts.append(self.user_tokens(history, mask, queries,
+                                          None if labels is None else labels.to(self.device)))  # [B, k(+1), L]
         return self.rescale(torch.cat(parts, dim=1))                            # [B, P, L]
 
     def trainable_state(self) -> dict[str, torch.Tensor]:

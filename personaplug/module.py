@@ -99,7 +99,8 @@ class PlugModule(L.LightningModule):
         return self.lm.model.parameters()
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
-        return self.plug(batch["history"], batch["mask"], batch["queries"])                # [B, P, L]
+        labels = batch.get("labels") if self.plug.n_labels else None                     # [B, H] or None
+        return self.plug(batch["history"], batch["mask"], batch["queries"], labels)        # [B, P, L]
 
     def batch_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         soft = self(batch)                                                                 # [B, P, L]

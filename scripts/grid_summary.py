@@ -77,7 +77,7 @@ def _summary(rs: list[dict]) -> list[str] | None:
                   f"({len(c)} tasks summarised cold)", f"{mean(x['stored_bytes_per_user'] for x in c):.0f} B per user"]
 
 
-COSTS = {**dict.fromkeys(("pplug", "pplug_rag", "pplug_mean", "pplug_noinst", "tasktuned"), _plug),
+COSTS = {**dict.fromkeys(("pplug", "pplug_rag", "pplug_mean", "pplug_noinst", "pplug_labels", "tasktuned"), _plug),
          **dict.fromkeys(("oppu", "oppu_rag"), _oppu), **dict.fromkeys(("summary", "summary_only"), _summary)}
 
 

@@ -117,6 +117,35 @@ def test_a_target_cut_to_the_budget_keeps_its_eos(tiny_backbone_dir):
     assert float(lm.loss(PROMPTS[:1], [long], max_target_tokens=3)) == pytest.approx(float(out.loss), rel=1e-5)
 
 
+def test_suffix_placement_loss_equals_one_pass_with_the_soft_tokens_before_the_answer(tiny_causal_dir):
+    """The suffix loss (prompt once without autograd, then soft tokens + target on its cache) is the plain
+    one-pass cross-entropy of [prompt ; soft tokens ; target], and the gradient still reaches the soft tokens."""
+    lm = _lm(tiny_causal_dir)
+    prompts, targets = PROMPTS, ["comedy", "a much longer target with several words", "x"]
+    torch.manual_seed(0)
+    soft = torch.randn(3, 2, lm.hidden_size, requires_grad=True)
+    loss = lm.loss(prompts, targets, prefix=soft, placement="suffix")
+    loss.backward()
+    assert soft.grad is not None and soft.grad.abs().sum() > 0
+    total, count = 0.0, 0
+    for i, (p, t) in enumerate(zip(prompts, targets)):
+        rows, tgt = lm.prompt_ids(p), lm.target_ids(t)
+        emb = lm.input_embeddings(torch.tensor(rows + tgt))
+        embeds = torch.cat([emb[:len(rows)], soft[i].detach(), emb[len(rows):]])[None]
+        labels = torch.tensor([[-100] * (len(rows) + 2) + tgt])
+        total += float(lm.model(inputs_embeds=embeds, labels=labels).loss) * len(tgt)
+        count += len(tgt)
+    assert float(loss) == pytest.approx(total / count, rel=1e-4)
+    with pytest.raises(ValueError, match="placement must be one of"):
+        lm.soft_positions([[1]], "middle")
+
+
+def test_suffix_placement_is_refused_on_seq2seq(tiny_seq2seq_dir):
+    lm = _lm(tiny_seq2seq_dir)
+    with pytest.raises(ValueError, match="decoder-only"):
+        lm.loss(PROMPTS[:1], ["x"], prefix=torch.zeros(1, 1, lm.hidden_size), placement="suffix")
+
+
 def test_answer_modes(tiny_backbone_dir):
     lm = _lm(tiny_backbone_dir)
     spec = load_task("LaMP_2")

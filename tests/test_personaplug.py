@@ -380,3 +380,63 @@ def test_pplug_rag_trains_and_predicts_on_the_bm25_prompt(tiny_seq2seq_dir, tiny
     assert len(out.outputs) == 4 and out.prompts == rag_prompts(m.ctx, evals, "bm25", 1)
     assert out.prompts[0] == evals[0].input != out.prompts[1]             # empty profile: plain input
     assert m.cost()["n_soft_tokens"] == 2
+
+
+# ---------------------------------------------------------------------------------------------- pplug_labels
+def test_label_channel_adds_one_token_from_the_attention_weighted_label_distribution(embedder):
+    plug = _plug(embedder, n_labels=3, scale_mode="official")
+    assert plug.n_tokens == 3                                                  # instruction, user, label
+    h = _unit(torch.randn(2, 4, embedder.dim))
+    mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    labels = torch.tensor([[0, 0, 2, -1], [1, -1, -1, -1]])
+    q = ["a comedy", "a review"]
+    out = plug(h, mask, q, labels)                                             # [2, 3, L]
+    w = plug.last_weights
+    dist0 = torch.tensor([w[0, 0] + w[0, 1], 0.0, w[0, 2]]) / w[0, :3].sum()
+    expect0 = plug.label_proj(dist0) * plug.scale
+    assert torch.allclose(out[0, 2], expect0, atol=1e-5)
+    assert torch.allclose(out[1, 2], plug.label_proj(torch.tensor([0.0, 1.0, 0.0])) * plug.scale, atol=1e-5)
+    other = plug(h, mask, q, torch.tensor([[1, 1, 1, -1], [1, -1, -1, -1]]))
+    assert not torch.allclose(other[0, 2], out[0, 2]) and torch.equal(other[:, :2], out[:, :2])
+    none = plug(h, mask, q, torch.full((2, 4), -1))                            # no known label: LabelProj(0)
+    assert torch.allclose(none[0, 2], plug.label_proj(torch.zeros(3)) * plug.scale, atol=1e-6)
+    with pytest.raises(ValueError, match="labels"):
+        plug(h, mask, q)
+
+
+def test_item_labels_follow_their_items_through_augmentation_and_the_cap():
+    from benchmark.data.tasks import load_task
+    from personaplug.data import item_label
+    spec3 = load_task("LaMP_3")
+    assert [item_label(spec3, {"score": s}) for s in ("5", "5.0", " 2 ", "7", "", "x")] == [4, 4, 1, -1, -1, -1]
+    assert item_label(load_task("LaMP_2"), {"tag": "comedy"}) == 2
+    it = PlugItem(id="a", prompt="p", target="t", query="q", history=tuple(range(10, 20)), labels=tuple(range(10)))
+    for copy in augment([it], 5, seed=0)[1:]:
+        assert [r - 10 for r in copy.history] == list(copy.labels)             # same positions kept
+    old = augment([replace_labels(it)], 5, seed=0)
+    assert [c.history for c in old] == [c.history for c in augment([it], 5, seed=0)]   # labels change nothing else
+    batch = PlugBatches(torch.randn(30, 4), cap=3)([it])
+    assert batch["labels"].tolist() == [[7, 8, 9]]
+
+
+def replace_labels(item):
+    from dataclasses import replace
+    return replace(item, labels=())
+
+
+def test_pplug_labels_declares_the_tasks_it_cannot_serve():
+    from benchmark.contract.registry import get_method
+    from benchmark.data.tasks import load_task
+    cls = get_method("pplug_labels")
+    assert cls.unsupported_reason(load_task("LaMP_2")) is None and cls.unsupported_reason(load_task("LaMP_3")) is None
+    for task in ("LaMP_1", "LaMP_4", "LaMP_7"):
+        assert "no labels" in cls.unsupported_reason(load_task(task))
+
+
+@pytest.mark.slow
+def test_pplug_labels_fits_and_predicts(tiny_causal_dir, tiny_overrides):
+    m = _method(_ctx(tiny_causal_dir, tiny_overrides, "pplug_labels", "method.max_steps=2", "method.cache=false"))
+    m.fit(_examples(4))
+    out = m.predict(_examples(3, tag="e"))
+    assert len(out.outputs) == 3 and m.cost()["n_soft_tokens"] == 3
+    assert m.soft_tokens(_examples(3, tag="e")).shape[1] == 3
