@@ -12,7 +12,8 @@ written once:
 placed by explicit position directly in front of the task text (``input_offset``): for T5 at encoder positions
 0..P-1, as in the official code; for a decoder-only model after the chat template's opening (system turn and user
 header) or after BOS, so the model's own first token, where its attention sink forms, stays first and the soft
-tokens are read where the user's words begin. No vocabulary id is re-used.
+tokens are read where the user's words begin. No vocabulary id is re-used. ``placement="suffix"`` (decoder-only,
+a declared Persona-Plug option) puts them after the whole formatted prompt instead, just before the answer.
 Prompts are truncated to ``max_input_tokens`` of raw text (LaMP's 256) before any chat template; the count of
 truncated prompts is kept for the run row. Causal batches are left-padded with explicit position ids.
 """
