@@ -1,6 +1,6 @@
 """Persona-Plug's training and prediction data: items, the frozen history table, augmentation, loaders.
 
-Mirrors the official data path (reference.md 1.2-1.3, ``aggr_id.py`` + ``PersonalDataset_profile.py``):
+Mirrors the official data path (the official ``aggr_id.py`` + ``code/PersonalDataset_profile.py``):
 
 * a question's history is its own profile (train and eval alike), each item embedded once with the *frozen*
   embedder as ``spec.history_text(item)`` through the shared content-hash store
@@ -91,7 +91,7 @@ def make_items(ctx, examples: Sequence[Example], prompts: Sequence[str], rows: S
 
 
 def augment(items: Sequence[PlugItem], copies: int, seed: int) -> list[PlugItem]:
-    """The official history-deletion augmentation, seeded (reference 1.2 step 4)."""
+    """The official history-deletion augmentation, seeded (``aggr_id.py`` step 4)."""
     rng = random.Random(f"pplug-augment:{seed}")
     out: list[PlugItem] = []
     for it in items:

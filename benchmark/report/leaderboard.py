@@ -34,7 +34,7 @@ from benchmark.report.plots import Panel, Point, arrow, render_plots
 REPORTED_FILE = Path(__file__).resolve().parents[2] / "configs" / "reported" / "pplug_paper.yaml"
 ZERO_SHOT, REFERENCE = "zeroshot", "reference"
 MARK_ZS, MARK_BEST, MARK_REF = "†", "‡", "§"
-SCORER = ("official LaMP semantics (LaMP `eval/evaluation.py`, reference 2.4): predictions and golds stripped; "
+SCORER = ("official LaMP semantics (LaMP `eval/evaluation.py`): predictions and golds stripped; "
           "LaMP-1/2 exact label match, anything else unparsable (index -1), macro-F1 over all labels; LaMP-3 "
           "`float()` with the worst-extreme fallback for unparsable outputs; implemented in `benchmark/scoring/metrics.py`")
 ROUGE = ("`rouge_score` rouge1 / rougeL F-measure, `use_stemmer=False`, default tokenizer (lower-case, a-z0-9), "

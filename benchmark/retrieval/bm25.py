@@ -1,6 +1,6 @@
 """BM25 exactly as LaMP ranks profiles: ``rank_bm25.BM25Okapi`` semantics, batched over many small corpora.
 
-LaMP (reference 2.6) builds one ``BM25Okapi([doc.split() for doc in profile])`` per question and calls
+LaMP (``prompts/prompts.py``) builds one ``BM25Okapi([doc.split() for doc in profile])`` per question and calls
 ``get_top_n(query.split(), profile, n=k)``. The semantics we reproduce, bit for bit:
 
 * tokens: ``str.split()`` (whitespace, case kept, no stemming); a repeated query token counts every time;
