@@ -125,8 +125,9 @@ class PersonaPlug(nn.Module):
             named = [(n, p) for n, p in self.named_parameters()
                      if p.requires_grad and n.startswith("input_encoder.") == (part == "encoder")]
             rate = float(encoder_lr if part == "encoder" and encoder_lr is not None else lr)
-            groups += [{"params": [p for _, p in named if p.ndim >= 2], "weight_decay": float(weight_decay), "lr": rate},
-                       {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0, "lr": rate}]
+            matrices, rest = [p for _, p in named if p.ndim >= 2], [p for _, p in named if p.ndim < 2]
+            groups += [{"params": matrices, "weight_decay": float(weight_decay), "lr": rate},
+                       {"params": rest, "weight_decay": 0.0, "lr": rate}]
         return [g for g in groups if g["params"]]
 
     @property
