@@ -115,6 +115,7 @@ def execute(cfg: DictConfig, *, variant: str = "", data=None, git: dict | None =
         "method": method_name, "variant": variant, "display": display,
         "group": "llm" if method_cls.uses_backbone else "reference",
         "profile": str(cfg.profile), "answer_mode": _answer_mode(cfg, spec, method_cls.uses_backbone),
+        "choice_norm": _choice_norm(cfg, spec, method_cls.uses_backbone),
         "data": data_block(dm.provenance),
         "n": len(evals), "n_train": len(train), "n_users": len({ex.user_key for ex in evals}),
         "n_unparsable": n_unparsable, "metrics": metric_block,
@@ -147,3 +148,11 @@ def _answer_mode(cfg: DictConfig, spec, uses_backbone: bool) -> str:
         return "rule"
     from benchmark.models.lm import answer_mode
     return answer_mode(spec, {"answer_mode": str(cfg.decoding.answer_mode)})
+
+
+def _choice_norm(cfg: DictConfig, spec, uses_backbone: bool) -> str | None:
+    """The declared normalisation of choice scores, for rows whose answers were chosen by likelihood."""
+    if _answer_mode(cfg, spec, uses_backbone) != "choice":
+        return None
+    from benchmark.models.lm import choice_norm
+    return choice_norm({"choice_norm": cfg.decoding.choice_norm})
