@@ -132,6 +132,7 @@ class OPPU(Method):
         self.users: dict[str, dict[str, Any]] = {}        # user key -> adapter record (status, key, meta)
         self.without_adapter: dict[str, str] = {}         # user key -> reason
         self.n_fallback_examples = 0
+        self.n_rag_items_cut = 0                          # oppu_rag: retrieved items cut to keep inputs whole
         self.last_raw: list[str] = []
         self.last_prompts: list[str] = []
 
@@ -139,6 +140,11 @@ class OPPU(Method):
     def prompts(self, examples: Sequence[Example]) -> list[str]:
         """The backbone input per question (the official LaMP input; ``oppu_rag`` adds retrieved items)."""
         return [ex.input for ex in examples]
+
+    def user_training_pairs(self, user: str, history: Sequence[dict[str, Any]], limit: int) -> list[tuple[str, str]]:
+        """The user's LoRA training pairs from the latest ``limit`` items of the leak-free ``history``, in the
+        prompt form of inference (plain LaMP input here; ``oppu_rag`` adds retrieved earlier items)."""
+        return user_pairs(self.ctx.spec, history[-limit:] if limit > 0 else [])
 
     # ------------------------------------------------------------------ shared pieces
     def _node(self, name: str) -> dict[str, Any]:
@@ -209,7 +215,7 @@ class OPPU(Method):
             by_user.setdefault(ex.user_key, []).append(i)
         limit = int(self.cfg.user.max_pairs)
         histories = {u: leak_free_history([examples[i] for i in idx]) for u, idx in by_user.items()}
-        pairs = {u: user_pairs(self.ctx.spec, h[-limit:] if limit > 0 else []) for u, h in histories.items()}
+        pairs = {u: self.user_training_pairs(u, h, limit) for u, h in histories.items()}
         chosen = select_users({u: len(h) for u, h in histories.items()}, self.cfg.max_users)
         self.without_adapter = {u: "over method.max_users" for u in by_user if u not in chosen}
         self.without_adapter.update({u: "no usable history item" for u in chosen if not pairs[u]})
@@ -280,6 +286,7 @@ class OPPU(Method):
             "stage1_trainable_params": s1.get("trainable_params", 0),
             "stage1_adapter_bytes": s1.get("adapter_bytes", 0),
             "n_truncated_prompts_adapted": self.lm.n_truncated if self.peft is not None else 0,
+            "n_rag_items_cut": self.n_rag_items_cut,
         }
 
 
@@ -289,12 +296,33 @@ def _mean(xs: Sequence[float]) -> float:
 
 @register_method("oppu_rag")
 class OPPURag(OPPU):
-    """OPPU+RAG (reference 3.1, k > 0): LaMP's RAG prompt (benchmark/models/prompts.py) with the ``k`` best items of the
-    question's own profile by ``retriever`` (BM25 by default, as OPPU), in stage-1 training and at inference.
-    The per-user pairs stay retrieval-free (OPPU also prepends items from ``profile[:idx]`` there for 5 tasks)."""
+    """OPPU+RAG (k > 0): LaMP's RAG prompt (benchmark/models/prompts.py) with the ``k`` best items of the question's
+    own profile by ``retriever`` (BM25 by default, as OPPU), in stage-1 training, in the per-user pairs and at
+    inference, so each LoRA trains on the prompt form it answers in. A user pair built from history item ``i``
+    retrieves from that user's items before ``i`` only (OPPU's ``profile[:idx]``), all inside the leak-free
+    history; the first item has none and keeps the plain input."""
 
     Config: ClassVar[type] = OPPURagConfig
 
     def prompts(self, examples: Sequence[Example]) -> list[str]:
-        from benchmark.models.prompts import rag_prompts
-        return rag_prompts(self.ctx, examples, str(self.cfg.retriever), int(self.cfg.k))
+        from benchmark.models.prompts import rag_prompt_set
+        built = rag_prompt_set(self.ctx, examples, str(self.cfg.retriever), int(self.cfg.k))
+        self.n_rag_items_cut += sum(built.items_cut)
+        return built.prompts
+
+    def user_training_pairs(self, user: str, history: Sequence[dict[str, Any]], limit: int) -> list[tuple[str, str]]:
+        spec, history = self.ctx.spec, list(history)
+        start = max(len(history) - limit, 0) if limit > 0 else len(history)
+        pseudo, targets = [], []
+        for i in range(start, len(history)):
+            pair = user_pairs(spec, [history[i]])
+            if pair:
+                pseudo.append(Example(id=f"{user}/pair/{_item_id(history[i])}", user_id=user, input=pair[0][0],
+                                      profile=tuple(history[:i]), gold=pair[0][1]))
+                targets.append(pair[0][1])
+        with_items = [j for j, ex in enumerate(pseudo) if ex.profile]
+        inputs = [ex.input for ex in pseudo]
+        if with_items:
+            for j, prompt in zip(with_items, self.prompts([pseudo[j] for j in with_items])):
+                inputs[j] = prompt
+        return list(zip(inputs, targets))

@@ -1,7 +1,8 @@
 """Retrieval-augmented baselines (LaMP, Salemi et al. 2023; the retrieval rows Persona-Plug compares against).
 
 Each method ranks the question's own profile (reference 2.6: query and documents from the task spec), takes
-the ``k`` best items and builds LaMP's prompt under the token budget (benchmark/models/prompts.py), then asks the shared
+the ``k`` best items and builds LaMP's prompt under the token budget (benchmark/models/prompts.py: the task input
+stays whole, retrieved items are cut instead and counted in ``cost.n_rag_items_cut``), then asks the shared
 backbone under the run's answer mode. Nothing is trained; rankings and embeddings are cached in the store.
 
     bm25     rank_bm25 BM25Okapi semantics over whitespace tokens (k1, b, epsilon as LaMP's library defaults)
@@ -19,7 +20,7 @@ from typing import Any, ClassVar, Sequence
 from benchmark.contract.method import Method, MethodConfig
 from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
-from benchmark.models.prompts import rag_prompts
+from benchmark.models.prompts import rag_prompt_set
 from benchmark.retrieval.rankers import Ranker, make_ranker
 
 
@@ -56,12 +57,14 @@ class RagMethod(Method):
         k = int(self.cfg.k)
         if k < 1:
             raise ValueError(f"configs/methods/{self.name}.yaml: method.k must be >= 1, got {k}")
-        self.last_prompts = rag_prompts(self.ctx, examples, self.ranker(), k)
+        built = rag_prompt_set(self.ctx, examples, self.ranker(), k)
+        self.last_prompts, self.items_cut = built.prompts, sum(built.items_cut)
         self.last_raw, final = self.ctx.lm.answer(self.last_prompts)
         return final
 
     def cost(self) -> dict[str, Any]:
-        return {"trainable_params": 0, "stored_bytes_per_user": 0, "retriever": self.retriever, "k": int(self.cfg.k)}
+        return {"trainable_params": 0, "stored_bytes_per_user": 0, "retriever": self.retriever, "k": int(self.cfg.k),
+                "n_rag_items_cut": int(getattr(self, "items_cut", 0))}
 
 
 @register_method("bm25")
