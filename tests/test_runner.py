@@ -117,6 +117,41 @@ def test_kill_mid_run_leaves_finished_rows_intact(tiny_causal_dir, tiny_override
     assert not list((tmp_path / "results" / "runs").rglob("*.tmp"))
 
 
+def test_an_empty_eval_split_fails_naming_the_file_and_writes_no_row(tiny_causal_dir, tiny_overrides, tmp_path,
+                                                                     capsys):
+    root = tmp_path / "pack" / "LaMP_2"
+    root.mkdir(parents=True)
+    (root / "train_questions.json").write_text(json.dumps([{"id": "t1", "input": "x", "profile": [], "user_id": "u"}]))
+    (root / "train_outputs.json").write_text(json.dumps({"task": "LaMP_2", "golds": [{"id": "t1", "output": "comedy"}]}))
+    (root / "dev_questions.json").write_text("[]")
+    (root / "dev_outputs.json").write_text(json.dumps({"task": "LaMP_2", "golds": []}))
+    code = main(["--tasks", "LaMP_2", "--methods", "zeroshot", "--profile", "test",
+                 *tiny_overrides(tiny_causal_dir, f"data.source={tmp_path / 'pack'}")])
+    assert code == 1
+    assert str(root / "dev_questions.json") in capsys.readouterr().out
+    assert not (tmp_path / "results" / "runs.jsonl").exists()
+
+
+def test_methods_predict_without_golds(tiny_causal_dir, tiny_overrides, tmp_path, monkeypatch):
+    """The method sees its eval examples with ``gold=None``; the scorer still scores against the data's golds."""
+    from baselines.zeroshot import ZeroShot
+
+    seen = []
+    real = ZeroShot.predict
+
+    def spy(self, examples):
+        seen.extend(ex.gold for ex in examples)
+        return real(self, examples)
+
+    monkeypatch.setattr(ZeroShot, "predict", spy)
+    assert main(["--tasks", "LaMP_2", "--methods", "zeroshot", "--profile", "test",
+                 *tiny_overrides(tiny_causal_dir)]) == 0
+    row = _rows(tmp_path / "results")[0]
+    samples = [json.loads(x) for x in (tmp_path / "results" / row["samples"]).read_text().splitlines()]
+    assert seen and all(g is None for g in seen)
+    assert all(s["gold"] is not None for s in samples) and len(samples) == row["n"]
+
+
 def test_unknown_method_fails_before_running(capsys):
     assert main(["--tasks", "LaMP_1", "--methods", "zeroshto"]) == 2
     assert "Did you mean" in capsys.readouterr().err

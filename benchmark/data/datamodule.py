@@ -114,6 +114,11 @@ class LampDataModule(L.LightningDataModule):
             if read[role].files != self.provenance["files"][role]:
                 raise RuntimeError(f"{src.root}: {self.spec.name} {split} files changed between prepare_data and "
                                    f"setup: {self.provenance['files'][role]} vs {read[role].files}")
+        if not read["eval"].examples:
+            from benchmark.data.reader import LampFormatError
+            files = ", ".join(str(self.sources["eval"].root / rel) for rel in read["eval"].files)
+            raise LampFormatError(f"{files}: the {self.splits['eval']!r} split of {self.spec.name} holds no question; "
+                                  f"nothing to evaluate (no row is written)")
         self.eval_has_gold = read["eval"].has_outputs
         self.train_examples = seeded_subset(read["train"].examples, self.limits["train"], self.seed, "train")
         self.eval_examples = seeded_subset(read["eval"].examples, self.limits["eval"], self.seed, "eval")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ def execute(cfg: DictConfig, *, variant: str = "", data=None, git: dict | None =
     method.fit(train)
     fit_s = time.perf_counter() - t_fit
     t_pred = time.perf_counter()
-    outputs = method.predict(evals)
+    outputs = method.predict([replace(ex, gold=None) for ex in evals])  # golds stay with the scorer
     predict_s = time.perf_counter() - t_pred
     if len(outputs) != len(evals):
         raise RuntimeError(f"{method_name}.predict returned {len(outputs)} outputs for {len(evals)} examples")

@@ -6,7 +6,8 @@
 * Resume: a run whose (task, method, variant, resolved-config hash, data digest, code commit) already has a
   finished row in results/runs.jsonl is skipped unless --force.
 * A failing (task, method) is recorded with its reason (status "failed", kept out of the leaderboard) and the
-  grid goes on; the exit code is 1 if anything failed. Ctrl-C records the run in progress as "cancelled" and
+  grid goes on; the exit code is 1 if anything failed. A bad config or bad data (e.g. an empty eval split) fails
+  before the run starts: the message names the key or file, and no row is written. Ctrl-C records the run in progress as "cancelled" and
   stops (exit 130); finished rows are never touched.
 * Profile: ``cpu`` where no GPU is found, ``paper`` where one is, unless --profile/profile= says otherwise.
 """
@@ -49,6 +50,7 @@ def expand_methods(arg: str) -> list[str]:
 def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, profile: str, force: bool = False) -> int:
     from benchmark.contract.registry import get_method
     from benchmark.runs.experiment import execute, prepare_data
+    from benchmark.data.reader import LampFormatError
     from benchmark.data.tasks import spec_from_config
 
     git = runs.git_state()
@@ -84,9 +86,9 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
             _record(cfg, task, method, variant, git, "cancelled", "interrupted by the user")
             print(f"{tag}: cancelled; finished rows are intact", flush=True)
             return 130
-        except ConfigError as e:
+        except (ConfigError, LampFormatError) as e:  # bad config or data: the run never started, so no row
             failures.append((tag, str(e)))
-            print(f"{tag}: FAILED (config): {e}", flush=True)
+            print(f"{tag}: FAILED ({'config' if isinstance(e, ConfigError) else 'data'}): {e}", flush=True)
         except Exception as e:  # noqa: BLE001 - the grid goes on; the reason is recorded and printed
             failures.append((tag, f"{type(e).__name__}: {e}"))
             _record(cfg, task, method, variant, git, "failed", f"{type(e).__name__}: {e}",
