@@ -62,3 +62,13 @@ def test_broken_task_node_is_rejected():
     node.kind = "regression"
     with pytest.raises(ValueError, match="kind"):
         spec_from_config(node)
+
+
+def test_profile_method_caps_reach_only_their_method(tmp_path, monkeypatch):
+    import benchmark.runs.config as config
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "capped.yaml").write_text("data: {limit: 150}\nmethod_caps: {oppu: 60}\n")
+    monkeypatch.setattr(config, "profile_file", lambda name: profiles / f"{name}.yaml")
+    assert config.compose("LaMP_2", "oppu", profile="capped").data.method_limit == 60
+    assert config.compose("LaMP_2", "zeroshot", profile="capped").data.method_limit is None

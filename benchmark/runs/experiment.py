@@ -139,7 +139,8 @@ def data_block(prov: dict[str, Any]) -> dict[str, Any]:
     return {"source": ev["kind"], "root": ev["root"], "digest": prov["digest"],
             "train_source": prov["sources"]["train"]["kind"], "train_split": prov["splits"]["train"],
             "eval_split": prov["splits"]["eval"], "limit": prov["limits"]["limit"],
-            "train_limit": prov["limits"]["train_limit"], "n_available": sel.get("eval", {}).get("n_total"),
+            "train_limit": prov["limits"]["train_limit"], "method_limit": prov["limits"].get("method_limit"),
+            "n_available": sel.get("eval", {}).get("n_total"),
             "ids_sha256": sel.get("eval", {}).get("ids_sha256"), "provenance": prov}
 
 
