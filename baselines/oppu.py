@@ -51,6 +51,7 @@ from typing import Any, ClassVar, Optional, Sequence
 from omegaconf import OmegaConf
 
 from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.prediction import Prediction
 from baselines.lora_trainer import FORMAT as TRAINER_FORMAT
 from baselines.lora_trainer import (LoraStage, TrainSettings, adapter_state, attach_lora, is_saved, load_state,
                                     read_adapter, save_adapter, train_lora, trainable_params)
@@ -58,6 +59,7 @@ from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
 from benchmark.cache.store import content_key
 from benchmark.data.tasks import TaskSpec, render
+from benchmark.models.prompts import RagPrompts, rag_prompt_set
 
 FALLBACKS = ("task_adapter", "error")
 SELECTION_RULE = "most active first: longest leak-free history, ties by user key"
@@ -132,14 +134,13 @@ class OPPU(Method):
         self.users: dict[str, dict[str, Any]] = {}        # user key -> adapter record (status, key, meta)
         self.without_adapter: dict[str, str] = {}         # user key -> reason
         self.n_fallback_examples = 0
-        self.n_rag_items_cut = 0                          # oppu_rag: retrieved items cut to keep inputs whole
-        self.last_raw: list[str] = []
-        self.last_prompts: list[str] = []
+        self.n_rag_items_cut = 0                          # oppu_rag: retrieved items cut from evaluated prompts
 
     # ------------------------------------------------------------------ hooks
-    def prompts(self, examples: Sequence[Example]) -> list[str]:
-        """The backbone input per question (the official LaMP input; ``oppu_rag`` adds retrieved items)."""
-        return [ex.input for ex in examples]
+    def prompts(self, examples: Sequence[Example]) -> RagPrompts:
+        """The backbone input per question (the official LaMP input; ``oppu_rag`` adds retrieved items) and the
+        retrieved items cut from each to keep its input whole."""
+        return RagPrompts([ex.input for ex in examples], [0] * len(examples))
 
     def user_training_pairs(self, user: str, history: Sequence[dict[str, Any]], limit: int) -> list[tuple[str, str]]:
         """The user's LoRA training pairs from the latest ``limit`` items of the leak-free ``history``, in the
@@ -188,7 +189,7 @@ class OPPU(Method):
             keep = sorted(random.Random(f"{self.seed}:oppu-task").sample(range(len(labelled)),
                                                                          int(self.cfg.task.max_pairs)))
             labelled = [labelled[i] for i in keep]
-        pairs = list(zip(self.prompts(labelled), [str(ex.gold) for ex in labelled]))
+        pairs = list(zip(self.prompts(labelled).prompts, [str(ex.gold) for ex in labelled]))
         model = copy.deepcopy(self.ctx.lm.model)       # never mutate the shared backbone
         if int(self.cfg.task.epochs) <= 0 or not pairs:
             reason = "method.task.epochs=0" if pairs else "no labelled training question"
@@ -207,7 +208,7 @@ class OPPU(Method):
         self.task_lm = TaskLM(self.lm, self.ctx.spec, self.ctx.lm.decoding)
 
     # ------------------------------------------------------------------ stage 2 + answers
-    def predict(self, examples: Sequence[Example]) -> list[str]:
+    def predict(self, examples: Sequence[Example]) -> Prediction:
         if self.peft is None:
             raise RuntimeError(f"baselines/oppu.py: {self.name}.predict called before fit (stage 1 builds the model)")
         by_user: dict[str, list[int]] = {}
@@ -224,7 +225,8 @@ class OPPU(Method):
             raise RuntimeError(f"baselines/oppu.py: {len(self.without_adapter)} evaluated user(s) have no adapter "
                                f"(e.g. {next(iter(self.without_adapter.items()))}) and method.fallback=error")
 
-        prompts = self.last_prompts = self.prompts(examples)
+        built = self.prompts(examples)
+        prompts, self.n_rag_items_cut = built.prompts, sum(built.items_cut)
         raw, final = [""] * len(examples), [""] * len(examples)
         user_ns = "oppu_user_adapters"
         bar = self.ctx.progress(chosen, total=len(chosen), desc=f"{self.name}: per-user LoRA")
@@ -240,23 +242,18 @@ class OPPU(Method):
             with self.peft.disable_adapter():
                 self._answer(rest, prompts, raw, final)
             self.n_fallback_examples = len(rest)
-        self._write_user_log()
-        self.last_raw = raw
-        return final
+        return Prediction(final, raw=raw, prompts=prompts, extras={"rag_items_cut": built.items_cut})
 
     def _answer(self, idx: list[int], prompts: list[str], raw: list[str], final: list[str]) -> None:
         r, f = self.task_lm.answer([prompts[i] for i in idx])
         for i, a, b in zip(idx, r, f):
             raw[i], final[i] = a, b
 
-    def _write_user_log(self) -> None:
-        """``<run dir>/oppu_users.jsonl``: one line per evaluated user (adapter key, status, time, size)."""
-        if self.ctx.run_dir is None:
-            return
-        from benchmark.runs.provenance import write_jsonl
+    def diagnostics(self) -> dict[str, Any]:
+        """``oppu_users.jsonl``: one line per evaluated user (adapter key, status, time, size)."""
         rows = [{"user": u, **rec} for u, rec in self.users.items()]
         rows += [{"user": u, "status": "no adapter", "reason": why} for u, why in self.without_adapter.items()]
-        write_jsonl(self.ctx.run_dir / "oppu_users.jsonl", rows)
+        return {"oppu_users.jsonl": rows}
 
     # ------------------------------------------------------------------ cost
     def cost(self) -> dict[str, Any]:
@@ -304,11 +301,8 @@ class OPPURag(OPPU):
 
     Config: ClassVar[type] = OPPURagConfig
 
-    def prompts(self, examples: Sequence[Example]) -> list[str]:
-        from benchmark.models.prompts import rag_prompt_set
-        built = rag_prompt_set(self.ctx, examples, str(self.cfg.retriever), int(self.cfg.k))
-        self.n_rag_items_cut += sum(built.items_cut)
-        return built.prompts
+    def prompts(self, examples: Sequence[Example]) -> RagPrompts:
+        return rag_prompt_set(self.ctx, examples, str(self.cfg.retriever), int(self.cfg.k))
 
     def user_training_pairs(self, user: str, history: Sequence[dict[str, Any]], limit: int) -> list[tuple[str, str]]:
         spec, history = self.ctx.spec, list(history)
@@ -323,6 +317,6 @@ class OPPURag(OPPU):
         with_items = [j for j, ex in enumerate(pseudo) if ex.profile]
         inputs = [ex.input for ex in pseudo]
         if with_items:
-            for j, prompt in zip(with_items, self.prompts([pseudo[j] for j in with_items])):
+            for j, prompt in zip(with_items, self.prompts([pseudo[j] for j in with_items]).prompts):
                 inputs[j] = prompt
         return list(zip(inputs, targets))

@@ -6,7 +6,11 @@ Nothing is recomputed from a model (lm-eval ``make_table``, HELM ``helm-summariz
 
 * rows: only ``status == "finished"``; for each (data source + digest, eval split, profile, question cap, task,
   method, variant) the latest by ``finished_at`` (file order breaks ties), peft ``method_comparison``'s "latest
-  row per key"; one section per (source, split, profile, question cap), the newest first;
+  row per key"; one section per (source, split, profile, question cap), the newest first; per profile the
+  section of the cap ``configs/profiles/<profile>.yaml`` declares now leads, ``smoke`` sections follow under their
+  own heading and every other section goes to a closing archive block labelled by its protocol;
+* method-capped rows (``data.method_limit``: a nested prefix of the seeded sample) are marked ¶ and paired on
+  the ids they share with the other run;
 * values and 95% CIs are the rows' own; the best value per metric column is bold, respecting higher_is_better;
 * significance markers come from paired bootstrap tests on the rows' per-example scores
   (``benchmark.report.compare.paired`` -> ``benchmark.scoring.metrics.paired_test``) of the task's headline metric, only
@@ -306,12 +310,15 @@ def configured_limit(profile: str) -> str | None:
 
 def current_sections(ordered: Sequence[tuple[str, str, str, str]]) -> set[tuple[str, str, str, str]]:
     """Per (source, split, profile) the section of the current protocol: the one whose question cap is what the
-    profile declares now, else the newest; every other section of that profile goes to the archive."""
+    profile file declares now (none, until rows of that cap exist); the newest where the profile file declares
+    no cap. Every other section goes to the archive."""
     out: dict[tuple, tuple] = {}
     for key in ordered:                                 # newest first
-        group = key[:3]
-        if group not in out or str(key[3]) == configured_limit(key[2]) != str(out[group][3]):
-            out[group] = key
+        declared = configured_limit(key[2])
+        if declared is None:
+            out.setdefault(key[:3], key)
+        elif str(key[3]) == declared:
+            out[key[:3]] = key
     return set(out.values())
 
 
