@@ -335,7 +335,8 @@ def render_header(selected: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
             ("CIs", "95% percentile bootstrap over examples, as recorded in each row (`value [lo, hi]`)"),
             ("significance", f"paired bootstrap on per-example scores of the headline metric (first column), "
                              f"{n_boot} resamples, seed {seed}, two-sided p < {ALPHA}; only between runs that "
-                             f"scored the same example ids"),
+                             f"scored the same example ids, or on the shared ids where one run is method-capped "
+                             f"({MARK_CAP})"),
             ("commits", ", ".join(f"`{c}` ({n} rows)" for c, n in sorted(commits.items())) or "–")]
     return ["# LaMP personalisation leaderboard", "",
             f"Rendered by `python -m benchmark.report.leaderboard` from `runs.jsonl`: {len(selected)} rows shown of "
@@ -392,6 +393,10 @@ def build(results: str | Path = "results", out: str | Path | None = None, n_boot
     blocks.append(("# Archive: earlier protocols. Each section names its protocol (profile, questions per task, "
                    "answer mode); rows there were produced by older code or caps and are never compared with the "
                    "current tables.", [k for k in ordered if k not in current]))
+    if not blocks[0][1]:
+        lines += ["_No rows of the current protocol yet: each profile's current section holds the question cap its "
+                  "file in `configs/profiles/` declares now; `make bench TASK=all METHOD=all` fills it. Earlier "
+                  "protocols are in the archive below._", ""]
     for title, keys in blocks:
         if keys and title:
             lines += [title, ""]
