@@ -196,3 +196,16 @@ def test_results_only_commits_keep_the_code_key(tmp_path):
     git("commit", "-qam", "code change")                 # committing the dirty tree as it was keeps its key
     assert runs.code_key(runs.git_state(tmp_path)) == runs.code_key(dirty) != runs.code_key(first)
     assert runs.code_key({"commit": "abc"}) == "commit:abc"
+
+
+def test_rows_record_the_method_cap_and_the_choice_normalisation(tiny_causal_dir, tiny_overrides, tmp_path):
+    over = tiny_overrides(tiny_causal_dir, "data.limit=6", "decoding.answer_mode=choice")
+    assert main(["--tasks", "LaMP_2", "--methods", "zeroshot", "--profile", "test", *over]) == 0
+    assert main(["--tasks", "LaMP_2", "--methods", "zeroshot", "--profile", "test", *over,
+                 "data.method_limit=3", "decoding.choice_norm=byte"]) == 0
+    full, capped = _rows(tmp_path / "results")
+    assert (full["n"], full["data"]["method_limit"], full["choice_norm"]) == (6, None, "sum")
+    assert (capped["n"], capped["data"]["method_limit"], capped["choice_norm"]) == (3, 3, "byte")
+    ids = [{json.loads(x)["id"] for x in (tmp_path / "results" / r["samples"]).read_text().splitlines()}
+           for r in (full, capped)]
+    assert ids[1] < ids[0]                                         # a nested subset of the same sample
