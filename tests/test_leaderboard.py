@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.report import compare; from benchmark.report import leaderboard
+from benchmark.report import compare, leaderboard, pairing
+from benchmark.report import rows as run_rows
 from benchmark.report.plots import Point, pareto_front
 
 FIXTURE = Path(__file__).parent / "fixtures" / "runs_fixture"
@@ -197,12 +198,12 @@ def test_compare_refuses_task_mismatch_and_other_ids(results):
 def test_runs_file_problems(tmp_path):
     good = json.dumps({"run_id": "a", "status": "finished", "task": "LaMP_2", "method": "m", "metrics": {}, "data": {}})
     with pytest.raises(FileNotFoundError, match="no runs file"):
-        compare.read_rows(tmp_path)
+        run_rows.load_rows(tmp_path)
     (tmp_path / "runs.jsonl").write_text(good + "\n" + '{"run_id": "b", "sta')  # interrupted append
-    assert [r["run_id"] for r in compare.read_rows(tmp_path)] == ["a"]  # benchmark.runs.provenance skips the torn line
+    assert [r["run_id"] for r in run_rows.load_rows(tmp_path)] == ["a"]  # benchmark.runs.provenance skips the torn line
     (tmp_path / "runs.jsonl").write_text(good + "\n" + json.dumps({"run_id": "c", "status": "finished"}) + "\n")
     with pytest.raises(ValueError, match=r"row 2 \(run 'c'\) lacks task, method, metrics, data"):
-        compare.read_rows(tmp_path)
+        run_rows.load_rows(tmp_path)
 
 
 def test_committed_fixture_matches_its_builder(tmp_path):
@@ -238,11 +239,11 @@ def test_a_method_capped_row_is_marked_and_paired_on_the_shared_ids(results, tmp
     assert oppu["n"] == "20 ¶" and "†" in oppu["sig."]          # tested against zeroshot on the 20 shared ids
     assert "oppu (20) scored the first questions" in md and "rows scored different example sets" not in \
         md.split("### LaMP_2")[1].split("### LaMP_3")[0]
-    comps = compare.compare_runs(res, capped, rows["zs2"], ["accuracy"], n_boot=200)
+    comps = pairing.compare_runs(res, capped, rows["zs2"], ["accuracy"], n_boot=200)
     assert comps[0].n == 20 and comps[0].value_a == 1.0 and comps[0].value_b == pytest.approx(0.4)
     uncapped = {**capped, "run_id": "x", "data": {**capped["data"], "method_limit": None}}
-    with pytest.raises(compare.NotComparable, match="different examples"):
-        compare.check_comparable(uncapped, rows["zs2"], {"2000"}, {"2000", "2001"})
+    with pytest.raises(pairing.NotComparable, match="different examples"):
+        pairing.check_comparable(uncapped, rows["zs2"], {"2000"}, {"2000", "2001"})
 
 
 def test_smoke_rows_and_earlier_protocols_are_rendered_apart(results, tmp_path):
