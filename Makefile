@@ -25,7 +25,7 @@ help: ## List the targets and their variables
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo ""
 	@echo "  Variables: TASK=all|LaMP_1,LaMP_2  METHOD=all|zeroshot,bm25,...  DATA=auto|mini|official|synthetic|<path>"
-	@echo "             PROFILE=cpu|paper  FORCE=1 (rerun finished runs)  ARGS='key=value ...' (config overrides)"
+	@echo "             PROFILE=cpu|smoke|paper  FORCE=1 (rerun finished runs)  ARGS='key=value ...' (config overrides)"
 	@echo "  Example:   make bench TASK=LaMP_2 METHOD=zeroshot,bm25 DATA=mini ARGS='data.limit=20'"
 
 $(STAMP): requirements.txt requirements-models.txt pyproject.toml

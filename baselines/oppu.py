@@ -36,7 +36,7 @@ Deviations from the released code: deterministic decoding from the run's config 
 10, top-p 0.9); LaMP's prompts (the run's own), not OPPU's ``prompt.json``; stage-1 LoRA on q/v by default
 (OPPU also adapts k: set ``method.task.target_modules``); CPU-sized epochs, caps and a higher learning rate
 (5e-4 over a few steps; OPPU: 1e-4 over 3 + 2 full epochs), listed in configs/methods/oppu.yaml. ``oppu_rag``
-(OPPU+RAG) retrieves for stage 1 and inference but not inside the per-user pairs (see :class:`OPPURag`).
+(OPPU+RAG) retrieves for stage 1, for the per-user pairs and at inference (see :class:`OPPURag`).
 """
 from __future__ import annotations
 
@@ -54,9 +54,10 @@ from baselines.lora_trainer import FORMAT as TRAINER_FORMAT
 from baselines.lora_trainer import (LoraStage, TrainSettings, adapter_state, attach_lora, is_saved, load_state,
                                     read_adapter, save_adapter, train_lora, trainable_params)
 from benchmark.contract.registry import register_method
-from benchmark.data.example import Example, leak_free_history
+from benchmark.data.example import Example, item_id, leak_free_history
 from benchmark.cache.store import content_key
 from benchmark.data.tasks import TaskSpec, render
+from benchmark.models.prompts import RagPrompts, rag_prompt_set
 
 FALLBACKS = ("task_adapter", "error")
 SELECTION_RULE = "most active first: longest leak-free history, ties by user key"
@@ -132,11 +133,18 @@ class OPPU(Method):
         self.users: dict[str, dict[str, Any]] = {}        # user key -> adapter record (status, key, meta)
         self.without_adapter: dict[str, str] = {}         # user key -> reason
         self.n_fallback_examples = 0
+        self.n_rag_items_cut = 0                          # oppu_rag: retrieved items cut from evaluated prompts
 
     # ------------------------------------------------------------------ hooks
-    def prompts(self, examples: Sequence[Example]) -> list[str]:
-        """The backbone input per question (the official LaMP input; ``oppu_rag`` adds retrieved items)."""
-        return [ex.input for ex in examples]
+    def prompts(self, examples: Sequence[Example]) -> RagPrompts:
+        """The backbone input per question (the official LaMP input; ``oppu_rag`` adds retrieved items) and the
+        retrieved items cut from each to keep its input whole."""
+        return RagPrompts([ex.input for ex in examples], [0] * len(examples))
+
+    def user_training_pairs(self, user: str, history: Sequence[dict[str, Any]], limit: int) -> list[tuple[str, str]]:
+        """The user's LoRA training pairs from the latest ``limit`` items of the leak-free ``history``, in the
+        prompt form of inference (plain LaMP input here; ``oppu_rag`` adds retrieved earlier items)."""
+        return user_pairs(self.ctx.spec, self.cfg.user_pair, history[-limit:] if limit > 0 else [])
 
     # ------------------------------------------------------------------ shared pieces
     def _base_ident(self) -> dict[str, Any]:
@@ -177,7 +185,7 @@ class OPPU(Method):
             keep = sorted(random.Random(f"{self.seed}:oppu-task").sample(range(len(labelled)),
                                                                          self.cfg.task.max_pairs))
             labelled = [labelled[i] for i in keep]
-        pairs = list(zip(self.prompts(labelled), [str(ex.gold) for ex in labelled]))
+        pairs = list(zip(self.prompts(labelled).prompts, [str(ex.gold) for ex in labelled]))
         model = copy.deepcopy(self.ctx.lm.model)       # never mutate the shared backbone
         if self.cfg.task.epochs <= 0 or not pairs:
             reason = "method.task.epochs=0" if pairs else "no labelled training question"
@@ -202,10 +210,9 @@ class OPPU(Method):
         by_user: dict[str, list[int]] = {}
         for i, ex in enumerate(examples):
             by_user.setdefault(ex.user_key, []).append(i)
-        limit, template = self.cfg.user.max_pairs, self.cfg.user_pair
+        limit = int(self.cfg.user.max_pairs)
         histories = {u: leak_free_history([examples[i] for i in idx]) for u, idx in by_user.items()}
-        pairs = {u: user_pairs(self.ctx.spec, template, h[-limit:] if limit > 0 else [])
-                 for u, h in histories.items()}
+        pairs = {u: self.user_training_pairs(u, h, limit) for u, h in histories.items()}
         chosen = select_users({u: len(h) for u, h in histories.items()}, self.cfg.max_users)
         self.without_adapter = {u: "over method.max_users" for u in by_user if u not in chosen}
         self.without_adapter.update({u: "no usable history item" for u in chosen if not pairs[u]})
@@ -214,7 +221,8 @@ class OPPU(Method):
             raise RuntimeError(f"baselines/oppu.py: {len(self.without_adapter)} evaluated user(s) have no adapter "
                                f"(e.g. {next(iter(self.without_adapter.items()))}) and method.fallback=error")
 
-        prompts = self.prompts(examples)
+        built = self.prompts(examples)
+        prompts, self.n_rag_items_cut = built.prompts, sum(built.items_cut)
         raw, final = [""] * len(examples), [""] * len(examples)
         user_ns = "oppu_user_adapters"
         bar = self.ctx.progress(chosen, total=len(chosen), desc=f"{self.name}: per-user LoRA")
@@ -230,7 +238,7 @@ class OPPU(Method):
             with self.peft.disable_adapter():
                 self._answer(rest, prompts, raw, final)
             self.n_fallback_examples = len(rest)
-        return Prediction(final, raw=raw, prompts=prompts)
+        return Prediction(final, raw=raw, prompts=prompts, extras={"rag_items_cut": built.items_cut})
 
     def _answer(self, idx: list[int], prompts: list[str], raw: list[str], final: list[str]) -> None:
         r, f = self.task_lm.answer([prompts[i] for i in idx])
@@ -271,6 +279,7 @@ class OPPU(Method):
             "stage1_trainable_params": s1.get("trainable_params", 0),
             "stage1_adapter_bytes": s1.get("adapter_bytes", 0),
             "n_truncated_prompts_adapted": self.lm.n_truncated if self.peft is not None else 0,
+            "n_rag_items_cut": self.n_rag_items_cut,
         }
 
 
@@ -280,14 +289,31 @@ def _mean(xs: Sequence[float]) -> float:
 
 @register_method("oppu_rag")
 class OPPURag(OPPU):
-    """OPPU+RAG (OPPU with k > 0 retrieved items): LaMP's RAG prompt (benchmark/models/prompts.py) with the ``k``
-    best items of the question's own profile by ``retriever`` (BM25 by default, as OPPU), in stage-1 training and
-    at inference.
-    The per-user pairs stay retrieval-free (OPPU also prepends items from ``profile[:idx]`` there for 5 tasks)."""
+    """OPPU+RAG (k > 0): LaMP's RAG prompt (benchmark/models/prompts.py) with the ``k`` best items of the question's
+    own profile by ``retriever`` (BM25 by default, as OPPU), in stage-1 training, in the per-user pairs and at
+    inference, so each LoRA trains on the prompt form it answers in. A user pair built from history item ``i``
+    retrieves from that user's items before ``i`` only (OPPU's ``profile[:idx]``), all inside the leak-free
+    history; the first item has none and keeps the plain input."""
 
     Config: ClassVar[type] = OPPURagConfig
     cfg: OPPURagConfig
 
-    def prompts(self, examples: Sequence[Example]) -> list[str]:
-        from benchmark.models.prompts import rag_prompts
-        return rag_prompts(self.ctx, examples, self.cfg.retriever, self.cfg.k)
+    def prompts(self, examples: Sequence[Example]) -> RagPrompts:
+        return rag_prompt_set(self.ctx, examples, str(self.cfg.retriever), int(self.cfg.k))
+
+    def user_training_pairs(self, user: str, history: Sequence[dict[str, Any]], limit: int) -> list[tuple[str, str]]:
+        spec, history = self.ctx.spec, list(history)
+        start = max(len(history) - limit, 0) if limit > 0 else len(history)
+        pseudo, targets = [], []
+        for i in range(start, len(history)):
+            pair = user_pairs(spec, self.cfg.user_pair, [history[i]])
+            if pair:
+                pseudo.append(Example(id=f"{user}/pair/{item_id(history[i])}", user_id=user, input=pair[0][0],
+                                      profile=tuple(history[:i]), gold=pair[0][1]))
+                targets.append(pair[0][1])
+        with_items = [j for j, ex in enumerate(pseudo) if ex.profile]
+        inputs = [ex.input for ex in pseudo]
+        if with_items:
+            for j, prompt in zip(with_items, self.prompts([pseudo[j] for j in with_items]).prompts):
+                inputs[j] = prompt
+        return list(zip(inputs, targets))

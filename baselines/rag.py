@@ -1,8 +1,9 @@
 """Retrieval-augmented baselines (LaMP, Salemi et al. 2023; the retrieval rows Persona-Plug compares against).
 
-Each method ranks the question's own profile (query and documents from the task spec, as LaMP's
-``prompts/prompts.py``), takes the ``k`` best items and builds LaMP's prompt under the token budget
-(benchmark/models/prompts.py), then asks the shared backbone under the run's answer mode. Nothing is trained; rankings and embeddings are cached in the store.
+Each method ranks the question's own profile (query and documents from the task spec, as LaMP's ``prompts/prompts.py``), takes
+the ``k`` best items and builds LaMP's prompt under the token budget (benchmark/models/prompts.py: the task input
+stays whole, retrieved items are cut instead and counted in ``cost.n_rag_items_cut``), then asks the shared
+backbone under the run's answer mode. Nothing is trained; rankings and embeddings are cached in the store.
 
     bm25     rank_bm25 BM25Okapi semantics over whitespace tokens (k1, b, epsilon as LaMP's library defaults)
     dense    the run's embedder (configs/base.yaml ``embedder``): MiniLM here, Contriever or bge by id on a GPU
@@ -21,7 +22,7 @@ from benchmark.contract.method import Method
 from benchmark.contract.prediction import Prediction
 from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
-from benchmark.models.prompts import rag_prompts
+from benchmark.models.prompts import rag_prompt_set
 from benchmark.retrieval.rankers import Ranker, make_ranker
 
 
@@ -60,12 +61,14 @@ class RagMethod(Method):
         return make_ranker(self.retriever, self.ctx, **self.ranker_options())
 
     def predict(self, examples: Sequence[Example]) -> Prediction:
-        prompts = rag_prompts(self.ctx, examples, self.ranker(), self.cfg.k)
-        raw, final = self.ctx.lm.answer(prompts)
-        return Prediction(final, raw=raw, prompts=prompts)
+        built = rag_prompt_set(self.ctx, examples, self.ranker(), self.cfg.k)
+        self.items_cut = sum(built.items_cut)
+        raw, final = self.ctx.lm.answer(built.prompts)
+        return Prediction(final, raw=raw, prompts=built.prompts, extras={"rag_items_cut": built.items_cut})
 
     def cost(self) -> dict[str, Any]:
-        return {"trainable_params": 0, "stored_bytes_per_user": 0, "retriever": self.retriever, "k": self.cfg.k}
+        return {"trainable_params": 0, "stored_bytes_per_user": 0, "retriever": self.retriever, "k": self.cfg.k,
+                "n_rag_items_cut": int(getattr(self, "items_cut", 0))}
 
 
 @register_method("bm25")

@@ -114,3 +114,13 @@ def test_a_method_yaml_with_an_unknown_task_or_key_is_an_error(tmp_path, monkeyp
     bad.write_text("method: {k: 1}\ntasks: {LaMP_2: {k: 4}}\n")
     assert compose("LaMP_2", "bm25", [], profile="test").method.k == 4
     assert compose("LaMP_3", "bm25", [], profile="test").method.k == 1
+
+
+def test_profile_method_caps_reach_only_their_method(tmp_path, monkeypatch):
+    import benchmark.runs.config as config
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "capped.yaml").write_text("data: {limit: 150}\nmethod_caps: {oppu: 60}\n")
+    monkeypatch.setattr(config, "profile_file", lambda name: profiles / f"{name}.yaml")
+    assert config.compose("LaMP_2", "oppu", profile="capped").data.method_limit == 60
+    assert config.compose("LaMP_2", "zeroshot", profile="capped").data.method_limit is None

@@ -96,6 +96,21 @@ def test_seeded_subset_depends_on_the_seed():
         seeded_subset(exs, 0, 0, "eval")
 
 
+def test_smaller_caps_are_nested_prefixes_of_the_seeded_order():
+    exs = [Example(id=str(i), user_id="u", input="x") for i in range(40)]
+    picks = [{e.id for e in seeded_subset(exs, n, 0, "eval")} for n in (5, 12, 30, 40)]
+    assert all(small < big for small, big in zip(picks, picks[1:]))
+
+
+def test_a_method_cap_evaluates_a_prefix_of_the_task_sample(tmp_path):
+    full = module(tmp_path, limit=5)
+    capped = module(tmp_path, limit=5, method_limit=3)
+    ids, sub = [e.id for e in full.eval_examples], [e.id for e in capped.eval_examples]
+    assert len(sub) == 3 and set(sub) < set(ids) and sub == [i for i in ids if i in sub]
+    assert capped.provenance["limits"] == {"limit": 5, "train_limit": None, "method_limit": 3}
+    assert [e.id for e in capped.train_examples] == [e.id for e in full.train_examples]
+
+
 def test_user_history_is_the_earliest_evaluated_profile(tmp_path):
     dm = module(tmp_path, train_limit=1)
     for ex in dm.eval_examples:  # synthetic time-based: one dev question per user -> its own profile

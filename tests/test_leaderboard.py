@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.report import compare, leaderboard
+from benchmark.report import compare, leaderboard, pairing
 from benchmark.report import rows as run_rows
 from benchmark.report.plots import Point, pareto_front
 
@@ -213,3 +213,49 @@ def test_committed_fixture_matches_its_builder(tmp_path):
     builder.build(tmp_path)
     assert (tmp_path / "runs.jsonl").read_text() == (FIXTURE / "runs.jsonl").read_text()
     assert (tmp_path / "runs/pp2/samples.jsonl").read_text() == (FIXTURE / "runs/pp2/samples.jsonl").read_text()
+
+
+def _with_rows(results: Path, tmp_path: Path, extra: list[dict], samples: dict[str, list[str]] | None = None) -> Path:
+    """A copy of the fixture results dir with ``extra`` rows appended and their samples written."""
+    shutil.copytree(results, tmp_path, dirs_exist_ok=True)
+    rows = [json.loads(line) for line in (results / "runs.jsonl").read_text().splitlines()]
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [*rows, *extra]))
+    for run_id, lines in (samples or {}).items():
+        (tmp_path / "runs" / run_id).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "runs" / run_id / "samples.jsonl").write_text("".join(line + "\n" for line in lines))
+    return tmp_path
+
+
+def test_a_method_capped_row_is_marked_and_paired_on_the_shared_ids(results, tmp_path):
+    rows = {json.loads(x)["run_id"]: json.loads(x) for x in (results / "runs.jsonl").read_text().splitlines()}
+    bm2 = rows["bm2"]
+    capped = {**bm2, "run_id": "op2cap", "method": "oppu", "display": "oppu", "n": 20,
+              "data": {**bm2["data"], "method_limit": 20, "ids_sha256": "cap20"},
+              "samples": "runs/op2cap/samples.jsonl", "finished_at": "2025-01-01T00:00:30+00:00"}
+    first20 = (results / "runs" / "bm2" / "samples.jsonl").read_text().splitlines()[:20]
+    res = _with_rows(results, tmp_path / "res", [capped], {"op2cap": first20})
+    md = leaderboard.build(res, res / "lb.md", n_boot=500, plots=False)
+    oppu = table(md, "LaMP_2")["oppu"]
+    assert oppu["n"] == "20 ¶" and "†" in oppu["sig."]          # tested against zeroshot on the 20 shared ids
+    assert "oppu (20) scored the first questions" in md and "rows scored different example sets" not in \
+        md.split("### LaMP_2")[1].split("### LaMP_3")[0]
+    comps = pairing.compare_runs(res, capped, rows["zs2"], ["accuracy"], n_boot=200)
+    assert comps[0].n == 20 and comps[0].value_a == 1.0 and comps[0].value_b == pytest.approx(0.4)
+    uncapped = {**capped, "run_id": "x", "data": {**capped["data"], "method_limit": None}}
+    with pytest.raises(pairing.NotComparable, match="different examples"):
+        pairing.check_comparable(uncapped, rows["zs2"], {"2000"}, {"2000", "2001"})
+
+
+def test_smoke_rows_and_earlier_protocols_are_rendered_apart(results, tmp_path):
+    rows = [json.loads(x) for x in (results / "runs.jsonl").read_text().splitlines()]
+    smoke = {**rows[0], "run_id": "zs-smoke", "profile": "smoke", "finished_at": "2026-02-01T00:00:00+00:00",
+             "data": {**rows[0]["data"], "limit": 4}}
+    new = {**rows[0], "run_id": "zs-150", "finished_at": "2026-01-01T00:00:00+00:00", "choice_norm": "sum",
+           "answer_mode": "choice", "data": {**rows[0]["data"], "limit": 150}}
+    md = leaderboard.build(_with_rows(results, tmp_path / "res", [smoke, new]), tmp_path / "lb.md", n_boot=200,
+                           plots=False)
+    current, rest = md.split("\n# Smoke runs")
+    smoke_block, archive = rest.split("\n# Archive: earlier protocols")
+    assert "profile `cpu` · 150 questions per task" in current and "choice/sum" in current
+    assert "profile `smoke`" in smoke_block and "profile `smoke`" not in current + archive
+    assert "profile `cpu` · 40 questions per task" in archive and "40 questions" not in current

@@ -34,24 +34,46 @@ def test_batched_generation_equals_one_by_one(tiny_backbone_dir):
     assert batched == single
 
 
+def _full_sequence_logp(lm, prompt: str, choice: str) -> tuple[float, int]:
+    """(summed log-prob of choice + EOS, its token count) from one plain forward pass over prompt + choice."""
+    ids, tgt = lm.prompt_ids(prompt), lm.target_ids(choice)
+    with torch.no_grad():
+        if lm.kind == "causal":
+            logp = lm.model(torch.tensor([ids + tgt])).logits.log_softmax(-1)[0]
+            return sum(logp[len(ids) - 1 + t, tgt[t]].item() for t in range(len(tgt))), len(tgt)
+        logp = lm.model(input_ids=torch.tensor([ids]), labels=torch.tensor([tgt])).logits.log_softmax(-1)[0]
+        return sum(logp[t, tgt[t]].item() for t in range(len(tgt))), len(tgt)
+
+
 def test_choice_scores_match_full_sequence_scoring(tiny_backbone_dir):
-    """The cached-prompt scorer equals scoring prompt+choice in one plain forward pass."""
+    """The cached-prompt scorer equals scoring prompt+choice in one plain forward pass; by default the score
+    is the summed log-probability of choice + EOS (log P of the exact string), not a per-token mean."""
     lm = _lm(tiny_backbone_dir)
     choices = ["comedy", "based on a book", "[1]"]
     scores = lm.choice_scores(PROMPTS, choices)
-    assert scores.shape == (3, 3)
+    per_token = lm.choice_scores(PROMPTS, choices, norm="token")
+    per_byte = lm.choice_scores(PROMPTS, choices, norm="byte")
+    assert scores.shape == per_token.shape == per_byte.shape == (3, 3)
     for i, p in enumerate(PROMPTS):
         for j, c in enumerate(choices):
-            ids, tgt = lm.prompt_ids(p), lm.target_ids(c)
-            with torch.no_grad():
-                if lm.kind == "causal":
-                    logp = lm.model(torch.tensor([ids + tgt])).logits.log_softmax(-1)[0]
-                    ref = sum(logp[len(ids) - 1 + t, tgt[t]].item() for t in range(len(tgt))) / len(tgt)
-                else:
-                    logits = lm.model(input_ids=torch.tensor([ids]), labels=torch.tensor([tgt])).logits
-                    logp = logits.log_softmax(-1)[0]
-                    ref = sum(logp[t, tgt[t]].item() for t in range(len(tgt))) / len(tgt)
-            assert scores[i, j].item() == pytest.approx(ref, abs=1e-4)
+            total, n_tokens = _full_sequence_logp(lm, p, c)
+            assert scores[i, j].item() == pytest.approx(total, abs=1e-4)
+            assert per_token[i, j].item() == pytest.approx(total / n_tokens, abs=1e-4)
+            assert per_byte[i, j].item() == pytest.approx(total / len(c.encode()), abs=1e-4)
+
+
+def test_choice_norm_is_declared_and_validated(tiny_backbone_dir):
+    """``decoding.choice_norm`` decides which score ``answer`` ranks by (default ``sum``); unknown names fail."""
+    from benchmark.models.lm import choice_norm
+    lm = _lm(tiny_backbone_dir)
+    spec = load_task("LaMP_2")
+    for norm in ("sum", "token", "byte"):
+        _, final = lm.answer(PROMPTS, spec, {"answer_mode": "choice", "choice_norm": norm})
+        best = lm.choice_scores(PROMPTS, spec.labels, norm=norm).argmax(-1).tolist()
+        assert final == [spec.labels[j] for j in best]
+    assert choice_norm({}) == "sum"
+    with pytest.raises(ValueError, match="choice_norm"):
+        lm.answer(PROMPTS, spec, {"answer_mode": "choice", "choice_norm": "mean"})
 
 
 def test_prefix_goes_in_front_of_the_prompt(tiny_backbone_dir):

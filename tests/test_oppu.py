@@ -181,15 +181,22 @@ def test_oppu_rag_config_is_oppu_plus_retrieval():
 
 @pytest.mark.slow
 def test_oppu_rag_trains_and_answers_on_retrieval_prompts(tiny_causal_dir, tiny_overrides, tmp_path, spy):
-    evals = [question(1, 3), question(2, 4)]
-    m = make_method(tmp_path, tiny_overrides, tiny_causal_dir, method="oppu_rag")
+    evals = [question(1, 3), question(2, 4)]           # a budget with room for an item beside LaMP-2's long input
+    m = make_method(tmp_path, tiny_overrides, tiny_causal_dir, "backbone.max_input_tokens=128", method="oppu_rag")
     m.fit(TRAIN)
     pred = m.predict(evals)
     assert len(pred.outputs) == 2
     item_text = LAMP2.rag.item.split("{")[0]                       # 'the tag for the movie: "'
     assert all(item_text in prompt for prompt, _ in spy[0])         # stage 1 on RAG prompts
     assert all(item_text in p and p.endswith(ex.input) for p, ex in zip(pred.prompts, evals))
-    assert spy[1:] == [user_pairs(LAMP2, PAIR2, profile(2, 4)[-3:]), user_pairs(LAMP2, PAIR2, profile(1, 3))]
+    # per-user pairs in the inference form: each item's pair retrieves from the user's EARLIER items only
+    for pairs, (user, n) in zip(spy[1:], ((2, 4), (1, 3))):
+        plain = user_pairs(LAMP2, PAIR2, profile(user, n)[-3:])
+        assert [t for _, t in pairs] == [t for _, t in plain]
+        for (prompt, _), (inp, _), t in zip(pairs, plain, range(n - len(plain), n)):
+            assert prompt.endswith(inp)
+            assert (item_text in prompt) == (t > 0)                 # the first item has nothing before it
+            assert not any(f"movie {user} {later} " in prompt.removesuffix(inp) for later in range(t, n))
 
 
 @pytest.mark.slow

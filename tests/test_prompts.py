@@ -10,7 +10,7 @@ import dataclasses
 import pytest
 
 from benchmark.data.example import Example
-from benchmark.models.prompts import TokenCounter, build_rag_prompt
+from benchmark.models.prompts import TokenCounter, build_rag_prompt, fit_rag_prompt
 from benchmark.data.tasks import load_task, task_names
 
 
@@ -85,18 +85,39 @@ def test_truncation_and_carry_over_hand_computed():
     assert len(got.split()) <= 40
 
 
-def test_factor_is_lowered_until_the_item_fits():
-    # max 64, input 50 words, a 30-word title: the template alone costs 36 words.
-    # factor 0.6: budget 64 - 38 = 26, per_p 25 -> -11; 0.5: 32 -> -5; 0.4: 64 - 25 = 39, per_p 38 -> 2 words.
+def test_an_item_that_cannot_fit_is_cut_not_the_input():
+    # max 64, input 50 words: 14 words are left, and the item's template alone costs 36 (a 30-word title).
+    # LaMP lowered its input reserve until the item fitted (a 38 + 50-word prompt, cut at 64 by the LM: the
+    # task text lost its last 24 words); here the item is cut and the input stays whole.
     inp, title = words("i", 50), words("T", 30)
-    got = build_rag_prompt(load_task("LaMP_4"), inp, [{"title": title, "text": words("x", 40)}], Words(), 64)
-    assert got == f'"{title}" is the title for "x0 x1" . {inp}'
+    assert fit_rag_prompt(load_task("LaMP_4"), inp, [{"title": title, "text": words("x", 40)}], Words(), 64) == (inp, 1)
 
 
-def test_plain_input_when_nothing_fits_at_any_factor():
-    inp = words("i", 50)        # last try (factor 2.8e-17): budget 64, per_p 63 < 76 words of template
+def test_the_worst_ranked_items_go_first():
+    # max 40, input 10 words, k = 2 items whose fixed text costs 7 words each: both do not fit in 30 with the
+    # joiner; the best-ranked one stays, with its text cut to what is left.
+    inp = "review: " + words("a", 9)
+    items = [{"text": words("b", 20), "score": 5}, {"text": words("w", 20), "score": 3}]
+    got, cut = fit_rag_prompt(load_task("LaMP_3"), inp, items, Words(), 24)
+    assert cut == 1 and got.endswith(inp) and got.startswith('5 is the score for "b0') and len(got.split()) <= 24
+
+
+def test_a_long_profile_never_cuts_the_input():
+    """Many long retrieved items and an input of 90 % of the budget: the input is kept whole and last, the
+    prompt fits the budget, and every item that does not fit is counted as cut."""
+    spec = load_task("LaMP_5")
+    inp = "Generate a title for the following abstract of a paper: " + words("a", 47)     # 57 of 64 words
+    items = [{"title": words(f"t{j}_", 5), "abstract": words(f"x{j}_", 200)} for j in range(4)]
+    got, cut = fit_rag_prompt(spec, inp, items, Words(), 64)
+    assert got.endswith(inp) and len(got.split()) <= 64
+    assert cut == 4 - got.count(", and ") - (got != inp)
+    assert fit_rag_prompt(spec, inp + " more" * 20, items, Words(), 64) == (inp + " more" * 20, 4)   # over budget alone
+
+
+def test_plain_input_when_nothing_fits():
+    inp = words("i", 50)
     item = {"title": words("T", 70), "text": "x"}
-    assert build_rag_prompt(load_task("LaMP_4"), inp, [item], Words(), 64) == inp
+    assert fit_rag_prompt(load_task("LaMP_4"), inp, [item], Words(), 64) == (inp, 1)
 
 
 def wordlevel_tokenizer(texts: list[str]):
@@ -117,6 +138,15 @@ def long_item(task: str, n: int) -> dict:
     return item | ({"score": 4} if "score" in spec.profile_fields else {})
 
 
+def input_is_whole(spec, inp: str, prompt: str) -> bool:
+    """The input is in the prompt unchanged: at its end, or around the items spliced in (LaMP-1)."""
+    word = spec.rag.splice_after
+    if word and word in inp:
+        at = inp.find(word) + len(word)
+        return prompt.startswith(inp[:at]) and prompt.endswith(inp[at:])
+    return prompt.endswith(inp)
+
+
 @pytest.mark.parametrize("task", task_names())
 def test_budget_holds_with_a_real_tokenizer(task):
     spec = load_task(task)
@@ -128,23 +158,15 @@ def test_budget_holds_with_a_real_tokenizer(task):
     cases = [(48, 1), (48, 2)] + [(m, k) for m in (96, 256) for k in (1, 2, 4)]
     for max_length, k in cases:
         for inp in (short, short + " more" * 200):
-            prompt = build_rag_prompt(spec, inp, items[:k], hf, max_length)
+            prompt, cut = fit_rag_prompt(spec, inp, items[:k], hf, max_length)
             n_inp = tok.count(inp)
-            assert prompt != inp, (task, max_length, k)
-            if n_inp <= int(0.6 * max_length):
-                assert tok.count(prompt) <= max_length, (task, max_length, k)
-            else:                          # a long input keeps its length (LaMP); the items stay in budget
-                assert tok.count(prompt) - n_inp <= max_length, (task, max_length, k)
-
-
-def test_lamps_fallback_can_overrun_when_fixed_text_does_not_fit():
-    # LaMP's retry lowers the *input's* reserve; with a 10-word input that frees nothing until factor * 64 < 10,
-    # so a 55-word title (61 words of template) only fits at the last try (budget 64, per_p 63, 2 words of
-    # text) and the prompt is 62 + 10 words (the quotes glue to words when rendered): over max_length, as in
-    # LaMP (the LM then cuts the end; it counts such prompts).
-    inp, title = words("i", 10), words("T", 55)
-    got = build_rag_prompt(load_task("LaMP_4"), inp, [{"title": title, "text": words("x", 9)}], Words(), 64)
-    assert got == f'"{title}" is the title for "x0 x1" . {inp}' and len(got.split()) == 72
+            assert input_is_whole(spec, inp, prompt), (task, max_length, k)
+            if n_inp <= int(0.6 * max_length):                           # LaMP's budget: items fit
+                assert prompt != inp, (task, max_length, k)
+            if n_inp <= max_length:
+                assert tok.count(prompt) <= max_length and 0 <= cut <= k, (task, max_length, k)
+            else:                          # over the budget on its own: no room for any item
+                assert (prompt, cut) == (inp, k), (task, max_length, k)
 
 
 def test_token_counter_matches_the_language_model_convention():

@@ -133,6 +133,79 @@ def test_kill_mid_run_leaves_finished_rows_intact(tiny_causal_dir, tiny_override
     assert not list((tmp_path / "results" / "runs").rglob("*.tmp"))
 
 
+def test_an_empty_eval_split_fails_naming_the_file_and_writes_no_row(tiny_causal_dir, tiny_overrides, tmp_path,
+                                                                     capsys):
+    root = tmp_path / "pack" / "LaMP_2"
+    root.mkdir(parents=True)
+    (root / "train_questions.json").write_text(json.dumps([{"id": "t1", "input": "x", "profile": [], "user_id": "u"}]))
+    (root / "train_outputs.json").write_text(json.dumps({"task": "LaMP_2", "golds": [{"id": "t1", "output": "comedy"}]}))
+    (root / "dev_questions.json").write_text("[]")
+    (root / "dev_outputs.json").write_text(json.dumps({"task": "LaMP_2", "golds": []}))
+    code = main(["--tasks", "LaMP_2", "--methods", "zeroshot", "--profile", "test",
+                 *tiny_overrides(tiny_causal_dir, f"data.source={tmp_path / 'pack'}")])
+    assert code == 1
+    assert str(root / "dev_questions.json") in capsys.readouterr().out
+    assert not (tmp_path / "results" / "runs.jsonl").exists()
+
+
+def test_methods_predict_without_golds(tiny_causal_dir, tiny_overrides, tmp_path, monkeypatch):
+    """The method sees its eval examples with ``gold=None``; the scorer still scores against the data's golds."""
+    from baselines.zeroshot import ZeroShot
+
+    seen = []
+    real = ZeroShot.predict
+
+    def spy(self, examples):
+        seen.extend(ex.gold for ex in examples)
+        return real(self, examples)
+
+    monkeypatch.setattr(ZeroShot, "predict", spy)
+    assert main(["--tasks", "LaMP_2", "--methods", "zeroshot", "--profile", "test",
+                 *tiny_overrides(tiny_causal_dir)]) == 0
+    row = _rows(tmp_path / "results")[0]
+    samples = [json.loads(x) for x in (tmp_path / "results" / row["samples"]).read_text().splitlines()]
+    assert seen and all(g is None for g in seen)
+    assert all(s["gold"] is not None for s in samples) and len(samples) == row["n"]
+
+
 def test_unknown_method_fails_before_running(capsys):
     assert main(["--tasks", "LaMP_1", "--methods", "zeroshto"]) == 2
     assert "Did you mean" in capsys.readouterr().err
+
+
+def test_results_only_commits_keep_the_code_key(tmp_path):
+    """A row's code key hashes the tracked source without results/: committing results keeps it; touching code
+    (uncommitted or committed) changes it; rows from before the key existed fall back to their commit."""
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+    git("init", "-q")
+    git("config", "user.email", "t@t"); git("config", "user.name", "t")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "results" / "runs.jsonl").write_text("")
+    git("add", "."); git("commit", "-qm", "code")
+    first = runs.git_state(tmp_path)
+    (tmp_path / "results" / "runs.jsonl").write_text('{"row": 1}\n')
+    assert runs.git_state(tmp_path)["source_tree"] == first["source_tree"] and not runs.git_state(tmp_path)["dirty"]
+    git("commit", "-qam", "results")
+    after = runs.git_state(tmp_path)
+    assert after["commit"] != first["commit"] and runs.code_key(after) == runs.code_key(first)
+    (tmp_path / "code.py").write_text("x = 2\n")
+    dirty = runs.git_state(tmp_path)
+    assert dirty["dirty"] and runs.code_key(dirty) != runs.code_key(first)
+    git("commit", "-qam", "code change")                 # committing the dirty tree as it was keeps its key
+    assert runs.code_key(runs.git_state(tmp_path)) == runs.code_key(dirty) != runs.code_key(first)
+    assert runs.code_key({"commit": "abc"}) == "commit:abc"
+
+
+def test_rows_record_the_method_cap_and_the_choice_normalisation(tiny_causal_dir, tiny_overrides, tmp_path):
+    over = tiny_overrides(tiny_causal_dir, "data.limit=6", "decoding.answer_mode=choice")
+    assert main(["--tasks", "LaMP_2", "--methods", "zeroshot", "--profile", "test", *over]) == 0
+    assert main(["--tasks", "LaMP_2", "--methods", "zeroshot", "--profile", "test", *over,
+                 "data.method_limit=3", "decoding.choice_norm=byte"]) == 0
+    full, capped = _rows(tmp_path / "results")
+    assert (full["n"], full["data"]["method_limit"], full["choice_norm"]) == (6, None, "sum")
+    assert (capped["n"], capped["data"]["method_limit"], capped["choice_norm"]) == (3, 3, "byte")
+    ids = [{json.loads(x)["id"] for x in (tmp_path / "results" / r["samples"]).read_text().splitlines()}
+           for r in (full, capped)]
+    assert ids[1] < ids[0]                                         # a nested subset of the same sample

@@ -8,9 +8,12 @@ The DataModule is the answer to "which data, which split, which questions did th
   (sources, roots, files + sha256, one digest, splits, caps). Synthetic packs are generated here.
 * ``setup(stage)`` reads ``data.train_split`` from the train source and ``data.eval_split`` from the eval
   source through :func:`benchmark.data.reader.read_split` (re-checking the hashes against the bytes parsed), then
-  applies the seeded caps: ``data.limit`` eval questions and ``data.train_limit`` train questions, each a
-  ``random.Random`` sample of its own (seeded by ``seed`` and the role, never the global RNG), sorted back to
-  file order. The count and the sha256 of the selected ids go into the provenance.
+  applies the seeded caps: ``data.limit`` eval questions and ``data.train_limit`` train questions, each the
+  first questions of a ``random.Random`` permutation of its own (seeded by ``seed`` and the role, never the
+  global RNG), sorted back to file order. ``data.method_limit`` (set by a profile's ``method_caps`` for costly
+  per-user methods) takes a shorter prefix of the same eval order, so a capped method's questions are a subset
+  of every uncapped method's and paired tests run on the shared ids. The count and the sha256 of the selected
+  ids go into the provenance.
 * ``user_history(user_key)`` is the leak-free history of a user for per-user methods
   (:func:`benchmark.data.example.leak_free_history` over the user's *evaluated* questions: the items in every
   one of their profiles, so no evaluated question's gold is inside; in a time-based split, the profile of the
@@ -43,15 +46,29 @@ def collate_examples(batch: Sequence[Example]) -> list[Example]:
     return list(batch)
 
 
+def seeded_order(n: int, seed: int, role: str) -> list[int]:
+    """A permutation of ``range(n)`` drawn with ``random.Random(f"{seed}:{role}")``: the order in which capped
+    selections take questions, so every smaller cap is a prefix of every larger one (nested samples)."""
+    order = list(range(n))
+    random.Random(f"{seed}:{role}").shuffle(order)
+    return order
+
+
 def seeded_subset(examples: Sequence[Example], limit: int | None, seed: int, role: str) -> list[Example]:
-    """``limit`` examples drawn with ``random.Random(f"{seed}:{role}")``, in file order; all when no cap."""
+    """The first ``limit`` examples of the seeded order (:func:`seeded_order`), in file order; all when no cap.
+    Nested: the subset for a smaller ``limit`` is always inside the subset for a larger one."""
     if limit is None or limit >= len(examples):
         return list(examples)
     if limit < 1:
         raise ValueError(f"data.{'limit' if role == 'eval' else 'train_limit'} must be >= 1 or null, got {limit}")
-    rng = random.Random(f"{seed}:{role}")
-    keep = sorted(rng.sample(range(len(examples)), limit))
+    keep = sorted(seeded_order(len(examples), seed, role)[:limit])
     return [examples[i] for i in keep]
+
+
+def effective_limit(limit: int | None, method_limit: int | None) -> int | None:
+    """Questions a run evaluates: the task's cap, or a method's smaller cap (a prefix of the same order)."""
+    caps = [int(c) for c in (limit, method_limit) if c is not None]
+    return min(caps) if caps else None
 
 
 class LampDataModule(L.LightningDataModule):
@@ -62,6 +79,7 @@ class LampDataModule(L.LightningDataModule):
         self.seed = int(cfg.seed)
         self.splits = {"train": str(cfg.data.train_split), "eval": str(cfg.data.eval_split)}
         self.limits = {"train": cfg.data.train_limit, "eval": cfg.data.limit}
+        self.method_limit = cfg.data.get("method_limit")     # a costly method's nested cap (profile method_caps)
         self.sources: dict[str, DataSource] = {}
         self.provenance: dict[str, Any] | None = None
         self.train_examples: list[Example] = []
@@ -96,7 +114,8 @@ class LampDataModule(L.LightningDataModule):
             "files": files,
             "digest": data_digest({f"{role}:{rel}": sha for role in ROLES for rel, sha in files[role].items()}),
             "seed": self.seed,
-            "limits": {"limit": self.limits["eval"], "train_limit": self.limits["train"]},
+            "limits": {"limit": self.limits["eval"], "train_limit": self.limits["train"],
+                       **({"method_limit": self.method_limit} if self.method_limit is not None else {})},
             "selection": {},
         }
 
@@ -115,9 +134,15 @@ class LampDataModule(L.LightningDataModule):
             if read[role].files != self.provenance["files"][role]:
                 raise RuntimeError(f"{src.root}: {self.spec.name} {split} files changed between prepare_data and "
                                    f"setup: {self.provenance['files'][role]} vs {read[role].files}")
+        if not read["eval"].examples:
+            from benchmark.data.reader import LampFormatError
+            files = ", ".join(str(self.sources["eval"].root / rel) for rel in read["eval"].files)
+            raise LampFormatError(f"{files}: the {self.splits['eval']!r} split of {self.spec.name} holds no question; "
+                                  f"nothing to evaluate (no row is written)")
         self.eval_has_gold = read["eval"].has_outputs
         self.train_examples = seeded_subset(read["train"].examples, self.limits["train"], self.seed, "train")
-        self.eval_examples = seeded_subset(read["eval"].examples, self.limits["eval"], self.seed, "eval")
+        self.eval_examples = seeded_subset(read["eval"].examples, effective_limit(self.limits["eval"], self.method_limit),
+                                           self.seed, "eval")
         for role, chosen in (("train", self.train_examples), ("eval", self.eval_examples)):
             self.provenance["selection"][role] = {
                 "n_total": len(read[role].examples), "n_selected": len(chosen),

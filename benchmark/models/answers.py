@@ -8,7 +8,16 @@ run (``decoding.answer_mode``, written in every result row and leaderboard heade
 * ``generate`` - the generated text as is (the official protocol; the scorer strips it).
 * ``extract``  - :func:`extract_answer` below, applied identically to every method's output.
 * ``choice``   - the LM ranks the task's labels by likelihood; the output is always a label (done in
-  ``benchmark/models/lm.py``; here it is only described).
+  ``benchmark/models/lm.py``; here it is only described). How a label's score is formed is declared too
+  (``decoding.choice_norm``, in every row and leaderboard header), with lm-evaluation-harness's names:
+
+  - ``sum``   (default) the summed log-probability of label + EOS: log P(exact label string), the quantity the
+    official exact-match rule rewards; lm-evaluation-harness's ``acc``.
+  - ``token`` that sum divided by the number of label + EOS tokens (the mean per token). Not a probability of
+    the string: a label that splits into several predictable pieces ("f|ant|asy") gains from its easy
+    continuations, so it can win for nearly every question. Kept for comparison with older rows.
+  - ``byte``  that sum divided by the label's length in UTF-8 bytes (EOS adds none): lm-evaluation-harness's
+    ``acc_norm``, which removes the advantage of short strings without depending on the tokenizer.
 
 Extraction rules (:func:`extract_answer`), all driven by the spec, never by the task name:
 
@@ -39,7 +48,12 @@ from benchmark.data.tasks import TaskSpec
 ANSWER_MODES = {
     "generate": "official: the generated text, whitespace-stripped, must be an exact label/number",
     "extract": "extracted: first task label (classification) or first standalone rating found in the generated text",
-    "choice": "choice: the task label with the highest mean token log-probability under the LM",
+    "choice": "choice: the task label with the highest score under the LM (see the choice normalisation)",
+}
+CHOICE_NORMS = {
+    "sum": "summed log-probability of label + EOS = log P(exact label) (lm-eval `acc`)",
+    "token": "mean log-probability per token of label + EOS (not a string probability; favours multi-token labels)",
+    "byte": "summed log-probability of label + EOS per UTF-8 byte of the label (lm-eval `acc_norm`)",
 }
 
 _WORD_EDGE_BEFORE = r"(?<![\w-])"
@@ -52,6 +66,32 @@ def describe_answer_mode(mode: str) -> str:
     if mode not in ANSWER_MODES:
         raise ValueError(f"unknown decoding.answer_mode {mode!r}; expected one of {', '.join(ANSWER_MODES)}")
     return ANSWER_MODES[mode]
+
+
+def describe_choice_norm(norm: str) -> str:
+    """One line saying how choice scores were normalised (``decoding.choice_norm``); validates the name."""
+    if norm not in CHOICE_NORMS:
+        raise ValueError(f"unknown decoding.choice_norm {norm!r}; expected one of {', '.join(CHOICE_NORMS)}")
+    return CHOICE_NORMS[norm]
+
+
+def choice_divisors(norm: str, choices: Sequence[str], n_tokens: Sequence[int]) -> list[float]:
+    """What each choice's summed log-probability is divided by under ``norm`` (``n_tokens``: label + EOS)."""
+    describe_choice_norm(norm)
+    if norm == "sum":
+        return [1.0] * len(choices)
+    if norm == "token":
+        return [float(max(n, 1)) for n in n_tokens]
+    return [float(max(len(c.encode("utf-8")), 1)) for c in choices]
+
+
+def answer_description(mode: str, norm: str | None = None) -> str:
+    """The answer mode as rows and the leaderboard name it: ``choice`` carries its normalisation."""
+    describe_answer_mode(mode)
+    if mode != "choice":
+        return mode
+    describe_choice_norm(norm or "sum")
+    return f"choice/{norm or 'sum'}"
 
 
 def _norm(text: str) -> str:

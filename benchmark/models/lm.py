@@ -4,8 +4,9 @@ Every method talks to the backbone through three calls, so decoding, batching an
 written once:
 
 * ``generate(prompts, prefix=None)``        greedy or beam decoding, length-sorted batches, KV cache on;
-* ``choice_scores(prompts, choices, prefix)`` mean log-prob per token of each choice (the harness
-                                              "multiple choice" mode), the prompt encoded once per example;
+* ``choice_scores(prompts, choices, prefix, norm)`` log-probability of each choice + EOS (``norm``: ``sum``, the
+                                              probability of the exact string; ``token`` or ``byte`` normalised),
+                                              the prompt encoded once per example;
 * ``loss(prompts, targets, prefix)``         cross-entropy on target tokens only (training).
 
 ``prefix`` is an optional soft-token tensor ``[N, P, D]`` (Persona-Plug's user and instruction tokens). It is
@@ -191,10 +192,15 @@ class LanguageModel:
     # ------------------------------------------------------------------ multiple choice
     @torch.no_grad()
     def choice_scores(self, prompts: Sequence[str], choices: Sequence[str], *, prefix: torch.Tensor | None = None,
-                      desc: str | None = "choices", placement: str = "prefix") -> torch.Tensor:
-        """-> [N, C] mean log-probability per token of each choice (choice text + EOS) given the prompt."""
+                      norm: str = "sum", desc: str | None = "choices", placement: str = "prefix") -> torch.Tensor:
+        """-> [N, C] score of each choice (choice text + EOS) given the prompt, under ``norm``
+        (:data:`benchmark.models.answers.CHOICE_NORMS`): ``sum`` = log P(exact string), ``token`` = that sum over
+        the choice's token count, ``byte`` = that sum over the choice text's UTF-8 bytes."""
+        from benchmark.models.answers import choice_divisors
+
         rows = [self.prompt_ids(p) for p in prompts]
         cids = [self.target_ids(c) for c in choices]
+        div = torch.tensor(choice_divisors(norm, choices, [len(c) for c in cids]))         # [C]
         scores = torch.zeros(len(rows), len(cids))
         for idx in self._batches([len(r) for r in rows], desc):
             part = [rows[i] for i in idx]
@@ -204,8 +210,8 @@ class LanguageModel:
                 logps = self._causal_choice_logp(embeds, mask, pos, cids)                   # C x [B, Lc_j]
             else:
                 logps = self._seq2seq_choice_logp(embeds, mask, cids)
-            scores[idx] = torch.stack([lp.mean(-1) for lp in logps], dim=1).float().cpu()  # [B, C]
-        return scores
+            scores[idx] = torch.stack([lp.sum(-1) for lp in logps], dim=1).float().cpu()   # [B, C] sum log-prob
+        return scores / div
 
     def _causal_choice_logp(self, embeds, mask, pos, cids: list[list[int]]) -> list[torch.Tensor]:
         """Every choice scored in one packed pass over the cached prompt: -> per choice ``[B, Lc_j]`` log-probs.
@@ -334,7 +340,7 @@ class LanguageModel:
         dec = {**self.decoding, **(decoding or {})}
         mode = answer_mode(spec, dec)
         if mode == "choice":
-            scores = self.choice_scores(prompts, spec.labels, prefix=prefix, placement=placement)
+            scores = self.choice_scores(prompts, spec.labels, prefix=prefix, norm=choice_norm(dec), placement=placement)
             final = [spec.labels[j] for j in scores.argmax(-1).tolist()]
             return list(final), final
         max_new_tokens, num_beams = generation_budget(spec, dec)
@@ -355,6 +361,15 @@ def answer_mode(spec, decoding: dict[str, Any]) -> str:
     mode = decoding.get("answer_mode", "generate")
     describe_answer_mode(mode)  # validates against the one list of modes
     return "generate" if spec.kind == "generation" else mode
+
+
+def choice_norm(decoding: dict[str, Any]) -> str:
+    """The declared normalisation of choice scores (``decoding.choice_norm``; default ``sum``), validated."""
+    from benchmark.models.answers import describe_choice_norm
+
+    norm = str(decoding.get("choice_norm") or "sum")
+    describe_choice_norm(norm)
+    return norm
 
 
 def _as_list(x) -> list:

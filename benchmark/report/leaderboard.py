@@ -6,7 +6,11 @@ Nothing is recomputed from a model (lm-eval ``make_table``, HELM ``helm-summariz
 
 * rows: only ``status == "finished"``; for each (data source + digest, eval split, profile, question cap, task,
   method, variant) the latest by ``finished_at`` (file order breaks ties), peft ``method_comparison``'s "latest
-  row per key"; one section per (source, split, profile, question cap), the newest first;
+  row per key"; one section per (source, split, profile, question cap), the newest first; per profile the
+  section of the cap ``configs/profiles/<profile>.yaml`` declares now leads, ``smoke`` sections follow under their
+  own heading and every other section goes to a closing archive block labelled by its protocol;
+* method-capped rows (``data.method_limit``: a nested prefix of the seeded sample) are marked ¶ and paired on
+  the ids they share with the other run;
 * values and 95% CIs are the rows' own; the best value per metric column is bold, respecting higher_is_better;
 * significance markers come from paired bootstrap tests on the rows' per-example scores
   (``benchmark.report.pairing.paired`` -> ``benchmark.scoring.metrics.paired_test``) of the task's headline metric, only
@@ -27,13 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmark.report.pairing import ALPHA, DEFAULT_BOOT, PairedTester
+from benchmark.models.answers import CHOICE_NORMS
+from benchmark.report.pairing import ALPHA, DEFAULT_BOOT, PairedTester, method_cap
 from benchmark.report.rows import load_rows
 from benchmark.report.plots import Panel, Point, arrow, render_plots
 
 REPORTED_FILE = Path(__file__).resolve().parents[2] / "configs" / "reported" / "pplug_paper.yaml"
 ZERO_SHOT, REFERENCE = "zeroshot", "reference"
-MARK_ZS, MARK_BEST, MARK_REF = "†", "‡", "§"
+MARK_ZS, MARK_BEST, MARK_REF, MARK_CAP = "†", "‡", "§", "¶"
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "configs" / "profiles"
+APART = {"smoke": "Smoke runs (`PROFILE=smoke`): a handful of questions and a few training steps, to check that "
+                  "every method runs end to end. Plumbing checks, not results: never compare them with the "
+                  "tables above."}
 SCORER = ("official LaMP semantics (LaMP `eval/evaluation.py`): predictions and golds stripped; "
           "LaMP-1/2 exact label match, anything else unparsable (index -1), macro-F1 over all labels; LaMP-3 "
           "`float()` with the worst-extreme fallback for unparsable outputs; implemented in `benchmark/scoring/metrics.py`")
@@ -59,6 +68,15 @@ def group_of(row: dict[str, Any]) -> str:
 
 def label(row: dict[str, Any]) -> str:
     return row.get("display") or (f"{row['method']} ({row['variant']})" if row.get("variant") else row["method"])
+
+
+def answer_label(row: dict[str, Any]) -> str:
+    """The row's answer mode as shown: choice rows name their normalisation (``choice/sum``); choice rows written
+    before ``decoding.choice_norm`` existed ranked by the mean per token (``choice/token``)."""
+    mode = row.get("answer_mode")
+    if mode != "choice":
+        return str(mode)
+    return f"choice/{row.get('choice_norm') or 'token'}"
 
 
 def section_key(row: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -177,7 +195,8 @@ def render_table(table: Table) -> list[str]:
             cell = fmt_metric(row, name)
             cells.append(f"**{cell}**" if row["run_id"] in bold[name] else cell)
         timings, cost = row.get("timings") or {}, row.get("cost") or {}
-        cells += [fmt_scaled(row.get("n"), SECONDS_0), fmt_scaled(row.get("n_unparsable"), SECONDS_0),
+        n_cell = fmt_scaled(row.get("n"), SECONDS_0) + (f" {MARK_CAP}" if method_cap(row) is not None else "")
+        cells += [n_cell, fmt_scaled(row.get("n_unparsable"), SECONDS_0),
                   table.markers.get(row["run_id"], ""), fmt_scaled(timings.get("fit_s"), SECONDS_1),
                   fmt_scaled(timings.get("eval_s_per_1k"), SECONDS_0), fmt_scaled(cost.get("trainable_params")),
                   fmt_scaled(cost.get("stored_bytes_per_user"), BYTE_UNITS)]
@@ -222,12 +241,16 @@ def task_order(tasks: set[str]) -> list[str]:
 
 
 def data_line(rows: Sequence[dict[str, Any]]) -> str:
-    d = rows[0].get("data", {})
-    same = len({r.get("data", {}).get("ids_sha256") for r in rows}) == 1
+    full = [r for r in rows if method_cap(r) is None] or list(rows)
+    d = full[0].get("data", {})
+    same = len({r.get("data", {}).get("ids_sha256") for r in full}) == 1
     ids = f"ids sha256 `{str(d.get('ids_sha256', '?'))[:12]}`" if same else "**rows scored different example sets**"
+    capped = sorted({f"{label(r)} ({r.get('n')})" for r in rows if method_cap(r) is not None})
+    note = (f"; {MARK_CAP} method-capped: {', '.join(capped)} scored the first questions of the same seeded order, "
+            f"and their paired tests use those shared ids") if capped else ""
     return (f"{d.get('limit') or 'all'} of {d.get('n_available', '?')} `{d.get('eval_split', '?')}` questions "
-            f"(seeded sample; {ids}), {rows[0].get('n_users', '?')} users; train split `{d.get('train_split', '?')}`; "
-            f"data digest `{digest(rows[0])[:12]}`")
+            f"(seeded sample; {ids}), {full[0].get('n_users', '?')} users; train split `{d.get('train_split', '?')}`; "
+            f"data digest `{digest(full[0])[:12]}`{note}")
 
 
 def panel(table: Table) -> Panel:
@@ -251,7 +274,7 @@ def render_section(key: tuple[str, str, str, str], rows: list[dict[str, Any]], t
     lines = [f"## Data `{source}` · eval split `{split}` · profile `{profile}` · {limit} questions per task", "",
              f"Backbone {distinct(rows, lambda r: ident(r, 'backbone'))}; "
              f"embedder {distinct(rows, lambda r: ident(r, 'embedder'))}; answer mode "
-             f"{distinct(rows, lambda r: r.get('answer_mode'))}.", ""]
+             f"{distinct(rows, answer_label)}.", ""]
     by_task: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         by_task[row["task"]][digest(row)].append(row)
@@ -275,6 +298,31 @@ def render_section(key: tuple[str, str, str, str], rows: list[dict[str, Any]], t
     return lines
 
 
+def configured_limit(profile: str) -> str | None:
+    """The question cap the profile file declares now (``data.limit``; "all" for null), None if unknown."""
+    import yaml
+
+    path = PROFILES_DIR / f"{profile}.yaml"
+    if not path.is_file():
+        return None
+    data = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("data") or {}
+    return str(data["limit"] or "all") if "limit" in data else None
+
+
+def current_sections(ordered: Sequence[tuple[str, str, str, str]]) -> set[tuple[str, str, str, str]]:
+    """Per (source, split, profile) the section of the current protocol: the one whose question cap is what the
+    profile file declares now (none, until rows of that cap exist); the newest where the profile file declares
+    no cap. Every other section goes to the archive."""
+    out: dict[tuple, tuple] = {}
+    for key in ordered:                                 # newest first
+        declared = configured_limit(key[2])
+        if declared is None:
+            out.setdefault(key[:3], key)
+        elif str(key[3]) == declared:
+            out[key[:3]] = key
+    return set(out.values())
+
+
 def render_header(selected: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], n_boot: int,
                   seed: int) -> list[str]:
     git, status = [r.get("git") or {} for r in selected], Counter(r["status"] for r in rows)
@@ -282,12 +330,14 @@ def render_header(selected: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
     info = [("profiles", distinct(selected, lambda r: r.get("profile"))),
             ("backbones", distinct(selected, lambda r: ident(r, "backbone"))),
             ("embedders", distinct(selected, lambda r: ident(r, "embedder"))),
-            ("answer modes", distinct(selected, lambda r: r.get("answer_mode"))),
+            ("answer modes", distinct(selected, answer_label)),
+            ("choice normalisation", "; ".join(f"`choice/{k}`: {v}" for k, v in CHOICE_NORMS.items())),
             ("scorer", SCORER), ("ROUGE", ROUGE),
             ("CIs", "95% percentile bootstrap over examples, as recorded in each row (`value [lo, hi]`)"),
             ("significance", f"paired bootstrap on per-example scores of the headline metric (first column), "
                              f"{n_boot} resamples, seed {seed}, two-sided p < {ALPHA}; only between runs that "
-                             f"scored the same example ids"),
+                             f"scored the same example ids, or on the shared ids where one run is method-capped "
+                             f"({MARK_CAP})"),
             ("commits", ", ".join(f"`{c}` ({n} rows)" for c, n in sorted(commits.items())) or "–")]
     return ["# LaMP personalisation leaderboard", "",
             f"Rendered by `python -m benchmark.report.leaderboard` from `runs.jsonl`: {len(selected)} rows shown of "
@@ -297,7 +347,9 @@ def render_header(selected: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
             "[results/README.md](README.md).", "",
             "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in info), "",
             f"Markers: **{MARK_ZS}** differs significantly from zeroshot; **{MARK_BEST}** from the best other "
-            f"method in the table; **{MARK_REF}** (LLM methods) from the best LLM-free reference baseline. "
+            f"method in the table; **{MARK_REF}** (LLM methods) from the best LLM-free reference baseline; "
+            f"**{MARK_CAP}** beside `n`: a method-capped row (a nested prefix of the task's seeded sample, tested on "
+            "the shared ids). "
             "The direction is visible in the values. **Bold**: best value in its column (↑ higher is better, "
             "↓ lower). Reference rows (`group` = reference) come first, then LLM methods, each best first.", ""]
 
@@ -335,8 +387,22 @@ def build(results: str | Path = "results", out: str | Path | None = None, n_boot
         sections[section_key(r)].append(r)
     def newest(key: tuple) -> tuple:  # sections in order of their newest row: the current protocol first
         return max(str(r.get("finished_at", "")) for r in sections[key]), key
-    for key in sorted(sections, key=newest, reverse=True):
-        lines += render_section(key, sections[key], tester, out.parent / "plots" if plots else None, out.parent)
+    ordered = sorted(sections, key=newest, reverse=True)
+    current = current_sections(ordered)
+    blocks = [("", [k for k in ordered if k in current and k[2] not in APART])]
+    blocks += [(f"# {text}", [k for k in ordered if k in current and k[2] == profile]) for profile, text in APART.items()]
+    blocks.append(("# Archive: earlier protocols. Each section names its protocol (profile, questions per task, "
+                   "answer mode); rows there were produced by older code or caps and are never compared with the "
+                   "current tables.", [k for k in ordered if k not in current]))
+    if not blocks[0][1]:
+        lines += ["_No rows of the current protocol yet: each profile's current section holds the question cap its "
+                  "file in `configs/profiles/` declares now; `make bench TASK=all METHOD=all` fills it. Earlier "
+                  "protocols are in the archive below._", ""]
+    for title, keys in blocks:
+        if keys and title:
+            lines += [title, ""]
+        for key in keys:
+            lines += render_section(key, sections[key], tester, out.parent / "plots" if plots else None, out.parent)
     text = "\n".join(lines + render_reported(reported)).rstrip("\n") + "\n"
     atomic_write_text(out, text)
     return text

@@ -2,8 +2,10 @@
 al. 2012), used by the ``compare`` CLI and by the leaderboard's significance markers.
 
 Two runs are comparable only when they scored the *same* examples of the *same* task on the *same* data (task
-name, data digest, eval split and the set of example ids all equal); anything else is refused with a message
-that names both runs and what differs. Samples are aligned by sorted example id, so the result does not depend
+name, data digest, eval split and the set of example ids all equal), or when one of them is method-capped
+(``data.method_limit``: the first N questions of the same seeded order) and its ids lie inside the other's: the
+pair is then tested on those shared ids. Anything else is refused with a message that names both runs and what
+differs. Samples are aligned by sorted example id, so the result does not depend
 on file order.
 """
 from __future__ import annotations
@@ -47,8 +49,17 @@ class MetricComparison:
 
 
 # ---------------------------------------------------------------------------------------------- pairing
-def check_comparable(row_a: dict[str, Any], row_b: dict[str, Any], ids_a: set[str], ids_b: set[str]) -> None:
-    """Raise :class:`NotComparable` naming both runs and the first thing that differs."""
+def method_cap(row: dict[str, Any]) -> int | None:
+    """The row's nested per-method question cap (``data.method_limit``), None when uncapped."""
+    cap = (row.get("data") or {}).get("method_limit")
+    return None if cap is None else int(cap)
+
+
+def check_comparable(row_a: dict[str, Any], row_b: dict[str, Any], ids_a: set[str], ids_b: set[str]) -> set[str]:
+    """The ids both runs are paired on; raise :class:`NotComparable` naming both runs and what differs.
+
+    The id sets must be equal, or one run is method-capped (``data.method_limit``: a nested prefix of the same
+    seeded order) and its ids lie inside the other's: then the pair is tested on the capped run's ids."""
     a, b = row_a["run_id"], row_b["run_id"]
     da, db = row_a.get("data", {}), row_b.get("data", {})
     for what, va, vb in (("task", row_a["task"], row_b["task"]),
@@ -56,17 +67,22 @@ def check_comparable(row_a: dict[str, Any], row_b: dict[str, Any], ids_a: set[st
                          ("eval split", da.get("eval_split"), db.get("eval_split"))):
         if va != vb:
             raise NotComparable(f"runs {a} and {b} are not comparable: {what} {va!r} vs {vb!r}")
-    if ids_a != ids_b:
-        diff = [f"{len(only)} ids only in {run} (e.g. {only[:3]})" for run, only in
-                ((a, sorted(ids_a - ids_b)), (b, sorted(ids_b - ids_a))) if only]
-        raise NotComparable(f"runs {a} and {b} scored different examples of {row_a['task']} "
-                            f"({len(ids_a)} vs {len(ids_b)} ids; {'; '.join(diff)}); a paired test needs the same ids")
+    if ids_a == ids_b:
+        return set(ids_a)
+    if (method_cap(row_a) is not None and ids_a < ids_b) or (method_cap(row_b) is not None and ids_b < ids_a):
+        return ids_a & ids_b
+    diff = [f"{len(only)} ids only in {run} (e.g. {only[:3]})" for run, only in
+            ((a, sorted(ids_a - ids_b)), (b, sorted(ids_b - ids_a))) if only]
+    raise NotComparable(f"runs {a} and {b} scored different examples of {row_a['task']} "
+                        f"({len(ids_a)} vs {len(ids_b)} ids; {'; '.join(diff)}); a paired test needs the same ids "
+                        f"or a method-capped run whose ids are a subset of the other's")
 
 
 def paired(spec: Any, samples_a: dict[str, dict], samples_b: dict[str, dict], metric: str,
-           n_boot: int = DEFAULT_BOOT, seed: int = 0) -> MetricComparison:
-    """Paired test of one metric on two id-keyed sample sets with equal id sets (aligned by sorted id)."""
-    ids = sorted(samples_a)
+           n_boot: int = DEFAULT_BOOT, seed: int = 0, ids: set[str] | None = None) -> MetricComparison:
+    """Paired test of one metric on two id-keyed sample sets over ``ids`` (default: all of ``samples_a``'s,
+    which must then be ``samples_b``'s too), aligned by sorted id."""
+    ids = sorted(samples_a if ids is None else ids)
     per_a, per_b = [samples_a[i] for i in ids], [samples_b[i] for i in ids]
     hib = {m.name: m.higher_is_better for m in spec.metrics}[metric]
     result = paired_test(spec, per_a, per_b, metric, n_boot=n_boot, seed=seed)
@@ -83,12 +99,12 @@ def compare_runs(results: str | Path, row_a: dict[str, Any], row_b: dict[str, An
         check_comparable(row_a, row_b, set(), set())
     spec = load_task(row_a["task"])
     sa, sb = read_samples(results, row_a), read_samples(results, row_b)
-    check_comparable(row_a, row_b, set(sa), set(sb))
+    shared = check_comparable(row_a, row_b, set(sa), set(sb))
     names = list(metrics) if metrics else [m.name for m in spec.metrics]
     unknown = [m for m in names if m not in {x.name for x in spec.metrics}]
     if unknown:
         raise NotComparable(f"task {spec.name} has no metric {unknown[0]!r}; it has {[m.name for m in spec.metrics]}")
-    return [paired(spec, sa, sb, m, n_boot, seed) for m in names]
+    return [paired(spec, sa, sb, m, n_boot, seed, shared) for m in names]
 
 
 class PairedTester:
@@ -113,7 +129,7 @@ class PairedTester:
             if isinstance(s, Exception):
                 return f"no per-example scores ({s})"
         try:
-            check_comparable(a, b, set(sa), set(sb))
-            return paired(load_task(a["task"]), sa, sb, metric, self.n_boot, self.seed).significant
+            shared = check_comparable(a, b, set(sa), set(sb))
+            return paired(load_task(a["task"]), sa, sb, metric, self.n_boot, self.seed, shared).significant
         except (NotComparable, KeyError, ValueError) as e:
             return str(e.args[0] if isinstance(e, KeyError) and e.args else e)

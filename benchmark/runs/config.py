@@ -12,6 +12,8 @@
 * The ``method`` node is validated by the method's own schema dataclass (its ``Config``): instantiated once here,
   so a bad key, type or value fails before any model loads (``benchmark.contract.config``).
 * A profile may carry ``method_overrides: {<method name>: {...}}``; only the running method's entry is merged.
+  ``method_caps: {<method name>: N}`` sets ``data.method_limit`` for that method only: it is scored on the first
+  N questions of the same seeded order as every other method (a nested subset).
 * The resolved config is hashed (sha256 of its canonical JSON) and saved beside every run.
 """
 from __future__ import annotations
@@ -88,9 +90,12 @@ def compose(task: str, method: str, overrides: Iterable[str] = (), profile: str 
     prof = profile or cli.get("profile", None) or cfg.profile
     pnode = _load(profile_file(prof))
     per_method = pnode.pop("method_overrides", {}) or {}
+    caps = pnode.pop("method_caps", {}) or {}
     cfg = _merge_strict(cfg, pnode, str(profile_file(prof)))
     if method in per_method:
         cfg.method = _merge_strict(cfg.method, per_method[method], f"{profile_file(prof)} method_overrides.{method}")
+    if method in caps:
+        cfg.data.method_limit = int(caps[method])
     cfg.profile = prof
     cfg = _merge_strict(cfg, cli, "command line")
     OmegaConf.set_struct(cfg, True)

@@ -11,7 +11,7 @@ run starts from ``seed_everything(cfg.seed)``, and methods draw any randomness f
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from benchmark.contract.registry import get_method
 from benchmark.data.datamodule import LampDataModule
 from benchmark.data.example import Example
 from benchmark.data.tasks import TaskSpec, spec_from_config
-from benchmark.models.lm import answer_mode
+from benchmark.models.lm import answer_mode, choice_norm
 from benchmark.runs import provenance as runs
 from benchmark.runs.config import config_hash, save_resolved, to_container
 from benchmark.scoring import metrics
@@ -93,7 +93,7 @@ def run(cfg: DictConfig, data: LampDataModule | None = None, *, variant: str = "
     method.fit(train)
     fit_s, fit_cpu = time.perf_counter() - t_fit, time.process_time() - c_fit
     t_pred, c_pred = time.perf_counter(), time.process_time()
-    pred = method.predict(evals)
+    pred = method.predict([replace(ex, gold=None) for ex in evals])  # golds stay with the scorer
     predict_s, predict_cpu = time.perf_counter() - t_pred, time.process_time() - c_pred
     if not isinstance(pred, Prediction):
         raise TypeError(f"{method_name}.predict returned {type(pred).__name__}, not a Prediction")
@@ -163,6 +163,7 @@ def record(outcome: Outcome, results_dir: Path | str | None = None, git: dict | 
         "method": outcome.method, "variant": outcome.variant, "display": outcome.display,
         "group": "llm" if outcome.uses_backbone else "reference",
         "profile": str(cfg.profile), "answer_mode": _answer_mode(cfg, spec, outcome.uses_backbone),
+        "choice_norm": _choice_norm(cfg, spec, outcome.uses_backbone),
         "data": data_block(outcome.data),
         "n": len(evals), "n_train": outcome.n_train, "n_users": len({ex.user_key for ex in evals}),
         "n_unparsable": outcome.n_unparsable, "metrics": outcome.metrics,
@@ -187,7 +188,8 @@ def data_block(prov: dict[str, Any]) -> dict[str, Any]:
     return {"source": ev["kind"], "root": ev["root"], "digest": prov["digest"],
             "train_source": prov["sources"]["train"]["kind"], "train_split": prov["splits"]["train"],
             "eval_split": prov["splits"]["eval"], "limit": prov["limits"]["limit"],
-            "train_limit": prov["limits"]["train_limit"], "n_available": sel.get("eval", {}).get("n_total"),
+            "train_limit": prov["limits"]["train_limit"], "method_limit": prov["limits"].get("method_limit"),
+            "n_available": sel.get("eval", {}).get("n_total"),
             "ids_sha256": sel.get("eval", {}).get("ids_sha256"), "provenance": prov}
 
 
@@ -195,3 +197,10 @@ def _answer_mode(cfg: DictConfig, spec: TaskSpec, uses_backbone: bool) -> str:
     if not uses_backbone:
         return "rule"
     return answer_mode(spec, {"answer_mode": str(cfg.decoding.answer_mode)})
+
+
+def _choice_norm(cfg: DictConfig, spec, uses_backbone: bool) -> str | None:
+    """The declared normalisation of choice scores, for rows whose answers were chosen by likelihood."""
+    if _answer_mode(cfg, spec, uses_backbone) != "choice":
+        return None
+    return choice_norm({"choice_norm": cfg.decoding.choice_norm})

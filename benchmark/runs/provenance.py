@@ -6,7 +6,9 @@ A finished run leaves
     results/runs/<run_id>/samples.jsonl     per example: id, user, prompt hash, raw and final output, gold, scores
 and appends ONE line to results/runs.jsonl. Every file is written to a temp file and renamed, and the row is
 appended last with a single write + fsync, so a kill at any moment leaves either no row or a whole row, and never
-a half-written file. The resume key is (task, method, variant, resolved-config hash, data digest, code commit).
+a half-written file. The resume key is (task, method, variant, resolved-config hash, data digest, source tree):
+the source tree key (:func:`git_state`) hashes the tracked files without results/, so committing results
+does not invalidate finished rows.
 """
 from __future__ import annotations
 
@@ -28,20 +30,59 @@ PACKAGES = ("torch", "lightning", "transformers", "peft", "sentence-transformers
             "evaluate", "omegaconf", "rank-bm25", "scikit-learn", "numpy", "tokenizers")
 
 
-def git_state() -> dict[str, Any]:
-    """Commit, dirty flag and a hash of the uncommitted diff (so a dirty row can still be traced)."""
+CODE_EXCLUDES = ("results",)   # what a run writes: committing it must not change the code identity of a row
+
+
+def git_state(repo: Path = REPO) -> dict[str, Any]:
+    """Commit, the source tree key, a dirty flag and a hash of the uncommitted diff (results/ excluded).
+
+    ``source_tree`` (:func:`source_tree_key`) hashes mode, blob id and path of every tracked file as it is on
+    disk, without ``results/``: the code that produces a row.
+    Resume keys on it, so a commit that only adds results (a grid committed task by task) keeps every finished
+    row of the same code valid, while any change to code or configs starts new rows.
+    """
+    import hashlib
+
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=20).stdout.strip()
+            return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=20).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             return ""
+
+    paths = ["--", ".", *(f":(exclude){x}" for x in CODE_EXCLUDES)]
     commit = git("rev-parse", "HEAD") or "unknown"
-    status = git("status", "--porcelain", "--untracked-files=no")
-    out: dict[str, Any] = {"commit": commit, "dirty": bool(status)}
-    if status:
-        import hashlib
-        out["diff_sha256"] = hashlib.sha256(git("diff", "HEAD").encode()).hexdigest()
+    changed = git("diff", "HEAD", "--name-only", *paths).splitlines()
+    out: dict[str, Any] = {"commit": commit, "dirty": bool(changed)}
+    if changed:
+        out["diff_sha256"] = hashlib.sha256(git("diff", "HEAD", *paths).encode()).hexdigest()
+    out["source_tree"] = source_tree_key(git("ls-files", "-s", *paths), changed, repo, git)
     return out
+
+
+def source_tree_key(listing: str, changed: list[str], repo: Path, git) -> str:
+    """sha256 over (mode, blob id, path) of the tracked files as they are on disk: ``git ls-files -s`` with the
+    blob ids of changed files recomputed from the working tree (``git hash-object``), deleted files left out.
+    So a tree run dirty and then committed as is keeps its key."""
+    if not listing:
+        return "unknown"
+    import hashlib
+
+    present = [p for p in changed if (repo / p).is_file()]
+    blobs = dict(zip(present, git("hash-object", "--", *present).splitlines())) if present else {}
+    entries = []
+    for line in listing.splitlines():
+        meta, path = line.split("\t", 1)
+        mode, blob, _stage = meta.split()
+        if path in changed and path not in blobs:
+            continue                                  # deleted in the working tree
+        entries.append(f"{mode} {blobs.get(path, blob)}\t{path}")
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def code_key(git: dict[str, Any]) -> str:
+    """The code identity a row is resumed on: its source tree key; rows written before that key existed fall
+    back to their commit (they still read and render, but a new run never matches them)."""
+    return str(git.get("source_tree") or f"commit:{git.get('commit')}")
 
 
 def package_versions() -> dict[str, str]:
@@ -67,7 +108,7 @@ def now_iso() -> str:
 
 def resume_key(row: dict[str, Any]) -> tuple:
     return (row["task"], row["method"], row.get("variant", ""), row["config_hash"], row["data"]["digest"],
-            row["git"]["commit"])
+            code_key(row.get("git") or {}))
 
 
 def read_rows(path: Path) -> Iterator[dict[str, Any]]:

@@ -3,10 +3,12 @@
 * Order: tasks in LaMP order; within a task, methods by their ``grid_order`` (LLM-free references, then
   retrieval, which fills the embedding and ranking caches, then prompting, then trained methods), so shared
   caches are filled first. One process: the backbone and embedder load once and are shared.
-* Resume: a run whose (task, method, variant, resolved-config hash, data digest, code commit) already has a
-  finished row in results/runs.jsonl is skipped unless --force.
+* Resume: a run whose (task, method, variant, resolved-config hash, data digest, source tree) already has a
+  finished row in results/runs.jsonl is skipped unless --force. The source tree key hashes the tracked files
+  without results/ (``provenance.git_state``), so results committed between sittings keep finished rows valid.
 * A failing (task, method) is recorded with its reason (status "failed", kept out of the leaderboard) and the
-  grid goes on; the exit code is 1 if anything failed. Ctrl-C records the run in progress as "cancelled" and
+  grid goes on; the exit code is 1 if anything failed. A bad config or bad data (e.g. an empty eval split) fails
+  before the run starts: the message names the key or file, and no row is written. Ctrl-C records the run in progress as "cancelled" and
   stops (exit 130); finished rows are never touched.
 * Profile: ``cpu`` where no GPU is found, ``paper`` where one is, unless --profile/profile= says otherwise.
 """
@@ -23,6 +25,7 @@ import torch
 from omegaconf import OmegaConf
 
 from benchmark.contract.registry import get_method, method_names
+from benchmark.data.reader import LampFormatError
 from benchmark.data.sources import resolve_source
 from benchmark.data.tasks import spec_from_config, task_names
 from benchmark.runs import provenance as runs
@@ -54,8 +57,8 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
     git = runs.git_state()
     failures, done, skipped = [], 0, 0
     plan = [(t, m, label, extra) for t in tasks for m in methods for label, extra in variants(m, overrides)]
-    print(f"[grid] profile={profile} tasks={','.join(tasks)} runs={len(plan)} commit={git['commit'][:10]}"
-          f"{' (dirty)' if git['dirty'] else ''}", flush=True)
+    print(f"[grid] profile={profile} tasks={','.join(tasks)} runs={len(plan)} commit={git['commit'][:10]} "
+          f"source tree={git['source_tree'][:10]}{' (dirty)' if git['dirty'] else ''}", flush=True)
     data_cache: dict[str, object] = {}
     for i, (task, method, variant, extra) in enumerate(plan, 1):
         tag = f"[{i}/{len(plan)}] {task} {method}{' ' + variant if variant else ''}"
@@ -71,10 +74,10 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
             if dkey not in data_cache:
                 data_cache[dkey] = prepare_data(cfg)
             dm = data_cache[dkey]
-            key = (task, method, variant, config_hash(cfg), dm.provenance["digest"], git["commit"])
+            key = (task, method, variant, config_hash(cfg), dm.provenance["digest"], runs.code_key(git))
             if not force and not cfg.run.force and key in runs.finished_keys(results / "runs.jsonl"):
                 skipped += 1
-                print(f"{tag}: finished row exists (same config, data, commit) -> skipped; FORCE=1 reruns", flush=True)
+                print(f"{tag}: finished row exists (same config, data, code) -> skipped; FORCE=1 reruns", flush=True)
                 continue
             t0 = time.perf_counter()
             row = record(run(cfg, dm, variant=variant), results, git)
@@ -85,9 +88,9 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
             _record(cfg, task, method, variant, git, "cancelled", "interrupted by the user")
             print(f"{tag}: cancelled; finished rows are intact", flush=True)
             return 130
-        except ConfigError as e:
+        except (ConfigError, LampFormatError) as e:  # bad config or data: the run never started, so no row
             failures.append((tag, str(e)))
-            print(f"{tag}: FAILED (config): {e}", flush=True)
+            print(f"{tag}: FAILED ({'config' if isinstance(e, ConfigError) else 'data'}): {e}", flush=True)
         except Exception as e:  # noqa: BLE001 - the grid goes on; the reason is recorded and printed
             failures.append((tag, f"{type(e).__name__}: {e}"))
             _record(cfg, task, method, variant, git, "failed", f"{type(e).__name__}: {e}",
