@@ -1,0 +1,98 @@
+"""Training logs through Lightning's own loggers: written into the run folder, read back by the results site.
+
+Every Lightning training in the suite (Persona-Plug's ``PlugModule``, the LoRA stages of OPPU through
+``baselines/lora_trainer.py``) logs the same three names with ``self.log``:
+
+    train_loss   the optimiser step's loss (per step)
+    lr           the learning rate of the first parameter group at that step
+    val_loss     the held-out loss (per validation epoch; only when the method validates)
+
+``run.train_logger`` picks the logger: ``csv`` (default: Lightning's ``CSVLogger``, no extra package),
+``tensorboard`` (``TensorBoardLogger``; needs ``tensorboard``), ``wandb`` (``WandbLogger``; needs ``wandb`` and
+its login; offline unless ``WANDB_MODE`` says otherwise) or ``none``. The CSV and TensorBoard logs land in
+``<run folder>/logs/<name>/`` where ``name`` is one training (``plug``, ``task``, ``user-<id>``); the site reads
+the CSV ones (``logs/<name>/metrics.csv``). The logger cannot change a number, so it is not part of the config
+hash.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOGGERS = ("csv", "tensorboard", "wandb", "none")
+LOG_DIR = "logs"
+METRICS = ("train_loss", "val_loss", "lr")
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("_") or "train"
+
+
+def make_logger(kind: str | None, run_dir: Path | str | None, name: str):
+    """The Lightning logger for one training, or ``False`` (no logging) when there is no run folder or kind=none."""
+    kind = str(kind or "csv").lower()
+    if kind not in LOGGERS:
+        raise ValueError(f"run.train_logger must be one of {LOGGERS}, got {kind!r}")
+    if kind == "none" or run_dir is None:
+        return False
+    save_dir, version = Path(run_dir) / LOG_DIR, safe_name(name)
+    if kind == "csv":
+        from lightning.pytorch.loggers import CSVLogger
+        return CSVLogger(save_dir=str(save_dir), name="", version=version)
+    if kind == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+        return TensorBoardLogger(save_dir=str(save_dir), name="", version=version, default_hp_metric=False)
+    from lightning.pytorch.loggers import WandbLogger
+    return WandbLogger(save_dir=str(save_dir), name=f"{Path(run_dir).name}/{version}", offline=True)
+
+
+@dataclass
+class Curve:
+    """One training's logged series: metric -> [(step, value)] in step order."""
+
+    name: str
+    series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    def last(self, metric: str) -> float | None:
+        pts = self.series.get(metric) or []
+        return pts[-1][1] if pts else None
+
+
+def read_curves(run_dir: Path | str) -> list[Curve]:
+    """Every ``logs/<name>/metrics.csv`` under a run folder (CSVLogger format), sorted by name."""
+    out = []
+    for path in sorted((Path(run_dir) / LOG_DIR).glob("*/metrics.csv")):
+        series: dict[str, list[tuple[int, float]]] = {}
+        with path.open(encoding="utf-8", newline="") as f:
+            for i, rec in enumerate(csv.DictReader(f), 2):
+                try:
+                    step = int(float(rec.get("step") or 0))
+                except ValueError:
+                    raise ValueError(f"{path}:{i}: step {rec.get('step')!r} is not a number") from None
+                for metric, text in rec.items():
+                    if metric in ("step", "epoch") or text in (None, ""):
+                        continue
+                    try:
+                        v = float(text)
+                    except ValueError:
+                        raise ValueError(f"{path}:{i}: {metric}={text!r} is not a number") from None
+                    if math.isfinite(v):
+                        series.setdefault(metric, []).append((step, v))
+        out.append(Curve(path.parent.name, {k: sorted(v) for k, v in series.items()}))
+    return out
+
+
+def svg_curve(points: list[tuple[int, float]], width: int = 320, height: int = 120, pad: int = 28) -> dict[str, Any]:
+    """Coordinates of a polyline for a small inline SVG chart (the template draws axes and labels)."""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    sx = (width - 2 * pad) / ((x1 - x0) or 1)
+    sy = (height - 2 * pad) / ((y1 - y0) or 1)
+    coords = " ".join(f"{pad + (x - x0) * sx:.1f},{height - pad - (y - y0) * sy:.1f}" for x, y in points)
+    return {"points": coords, "width": width, "height": height, "pad": pad, "x0": x0, "x1": x1,
+            "y0": y0, "y1": y1, "n": len(points)}
