@@ -55,6 +55,7 @@ from baselines.lora_trainer import FORMAT as TRAINER_FORMAT
 from baselines.lora_trainer import (LoraStage, TrainSettings, adapter_state, attach_lora, is_saved, load_state,
                                     read_adapter, save_adapter, train_lora, trainable_params)
 from benchmark.contract.registry import register_method
+from benchmark.runs.trainlog import make_logger
 from benchmark.data.example import Example
 from benchmark.cache.store import content_key
 from benchmark.data.tasks import TaskSpec, render
@@ -157,7 +158,8 @@ class OPPU(Method):
                              batch_size=base.batch_size, generate_batch_size=base.generate_batch_size,
                              decoding=dict(base.decoding))
 
-    def _train_or_load(self, peft, namespace: str, key: str, pairs, stage, *, seed: int, bar: bool) -> dict:
+    def _train_or_load(self, peft, namespace: str, key: str, pairs, stage, *, seed: int, bar: bool,
+                       log_name: str = "train") -> dict:
         """Adapter ``key`` into ``peft``: loaded when stored, else trained on ``pairs`` and stored."""
         folder = self.ctx.store.dir(namespace, key)
         if is_saved(folder):
@@ -166,8 +168,9 @@ class OPPU(Method):
             self.ctx.store.hits[namespace] += 1
             return {"status": "resumed", **meta}
         self.ctx.store.misses[namespace] += 1
+        logger = make_logger(self.ctx.cfg.run.get("train_logger"), self.ctx.run_dir, log_name)
         stats = train_lora(self._view(peft.get_base_model()), pairs, stage, self.cfg.train, seed=seed,
-                           progress_bar=bar)
+                           progress_bar=bar, logger=logger)
         meta = {"train_seconds": round(stats.seconds, 3), "train_cpu_seconds": round(stats.cpu_seconds, 3),
                 "n_pairs": stats.n_pairs, "steps": stats.steps,
                 "first_loss": stats.losses[0], "last_loss": stats.losses[-1],
@@ -192,7 +195,7 @@ class OPPU(Method):
                               pairs, self.seed)
             peft = attach_lora(model, self.ctx.lm.kind, self.cfg.task, self.seed)
             self.stage1 = self._train_or_load(peft, "oppu_task_adapters", key, pairs, self.cfg.task,
-                                              seed=self.seed, bar=True)
+                                              seed=self.seed, bar=True, log_name="task")
             model = peft.merge_and_unload()
         self.peft = attach_lora(model, self.ctx.lm.kind, self.cfg.user, self.seed + 1)
         self._fresh = adapter_state(self.peft)          # seeded A, zero B: equals the stage-1 model
@@ -227,7 +230,7 @@ class OPPU(Method):
                               self._node("train"), pairs[user], self.seed)
             load_state(self.peft, self._fresh)
             self.users[user] = self._train_or_load(self.peft, user_ns, key, pairs[user], self.cfg.user,
-                                                   seed=int(key[:8], 16), bar=False)
+                                                   seed=int(key[:8], 16), bar=False, log_name=f"user-{user}")
             self._answer(by_user[user], prompts, raw, final)
         rest = [i for u in self.without_adapter for i in by_user[u]]
         if rest:                                          # fallback: task_adapter (error raised above)

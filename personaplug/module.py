@@ -49,15 +49,17 @@ def resolve_precision(precision: str) -> str:
     return str(precision)
 
 
-def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, validate: bool = False) -> L.Trainer:
-    """A Lightning Trainer from the method config (accelerator, devices, strategy, precision, epochs/steps)."""
+def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, validate: bool = False,
+                 logger: Any = False) -> L.Trainer:
+    """A Lightning Trainer from the method config (accelerator, devices, strategy, precision, epochs/steps);
+    ``logger``: a Lightning logger for train_loss / val_loss / lr (``benchmark.runs.trainlog.make_logger``)."""
     kw: dict[str, Any] = {}
     if not predict:
         kw = dict(max_epochs=int(cfg.epochs if epochs is None else epochs), max_steps=int(cfg.max_steps),
                   accumulate_grad_batches=int(cfg.accumulate_grad_batches), gradient_clip_val=float(cfg.grad_clip),
-                  limit_val_batches=1.0 if validate else 0, num_sanity_val_steps=0)
+                  limit_val_batches=1.0 if validate else 0, num_sanity_val_steps=0, log_every_n_steps=1)
     return L.Trainer(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
-                     precision=resolve_precision(cfg.precision), logger=False, enable_checkpointing=False,
+                     precision=resolve_precision(cfg.precision), logger=logger, enable_checkpointing=False,
                      enable_model_summary=False, enable_progress_bar=bool(cfg.progress_bar),
                      use_distributed_sampler=not predict, **kw)
 
@@ -102,6 +104,7 @@ class PlugModule(L.LightningModule):
         soft = self(batch)                                                                 # [B, P, L]
         loss = self.lm.loss(batch["prompts"], batch["targets"], prefix=soft, max_target_tokens=self.max_target_tokens)
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(batch["ids"]))
         self.train_losses.append(float(loss.detach()))
         return loss
 
