@@ -55,7 +55,6 @@ from baselines.lora_trainer import FORMAT as TRAINER_FORMAT
 from baselines.lora_trainer import (LoraStage, TrainSettings, adapter_state, attach_lora, is_saved, load_state,
                                     read_adapter, save_adapter, train_lora, trainable_params)
 from benchmark.contract.registry import register_method
-from benchmark.runs.trainlog import make_logger
 from benchmark.data.example import Example
 from benchmark.cache.store import content_key
 from benchmark.data.tasks import TaskSpec, render
@@ -168,9 +167,8 @@ class OPPU(Method):
             self.ctx.store.hits[namespace] += 1
             return {"status": "resumed", **meta}
         self.ctx.store.misses[namespace] += 1
-        logger = make_logger(self.ctx.cfg.run.get("train_logger"), self.ctx.run_dir, log_name)
         stats = train_lora(self._view(peft.get_base_model()), pairs, stage, self.cfg.train, seed=seed,
-                           progress_bar=bar, logger=logger)
+                           progress_bar=bar, logger=self.ctx.train_logger(log_name))
         meta = {"train_seconds": round(stats.seconds, 3), "train_cpu_seconds": round(stats.cpu_seconds, 3),
                 "n_pairs": stats.n_pairs, "steps": stats.steps,
                 "first_loss": stats.losses[0], "last_loss": stats.losses[-1],

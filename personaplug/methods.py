@@ -32,7 +32,6 @@ from benchmark.data.example import Example
 from benchmark.cache.store import content_key
 from personaplug.data import PlugData, augment, history_table, make_items, split_by_user
 from personaplug.model import PersonaPlug
-from benchmark.runs.trainlog import make_logger
 from personaplug.module import PlugModule, make_trainer
 
 NAMESPACE = "pplug"
@@ -171,8 +170,7 @@ class PersonaPlugMethod(Method):
         data = PlugData(table, train=train_items, val=items[len(fit_ex):], cap=c.history_cap,
                         batch_size=c.batch_size, predict_batch_size=c.predict_batch_size, seed=seed)
         module = self.make_module(plug)
-        logger = make_logger(self.ctx.cfg.run.get("train_logger"), self.ctx.run_dir, "plug")
-        trainer = make_trainer(c, epochs=self.epochs(), validate=bool(held), logger=logger)
+        trainer = make_trainer(c, epochs=self.epochs(), validate=bool(held), logger=self.ctx.train_logger("plug"))
         module.train()                 # Lightning keeps the mode it finds: the input encoder trains with dropout on
         L.seed_everything(seed, verbose=False)
         t0 = time.perf_counter()

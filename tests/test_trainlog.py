@@ -17,8 +17,8 @@ OPPU_SMALL = ["method.task.max_pairs=4", "method.task.batch_size=2", "method.use
 def test_logger_choice(tmp_path):
     from lightning.pytorch.loggers import CSVLogger
 
-    assert make_logger("none", tmp_path, "plug") is False and make_logger("csv", None, "plug") is False
-    log = make_logger("csv", tmp_path, "user-ml10m:33384")
+    assert make_logger("none", tmp_path / "logs", "plug") is False and make_logger("csv", None, "plug") is False
+    log = make_logger("csv", tmp_path / "logs", "user-ml10m:33384")
     assert isinstance(log, CSVLogger) and log.log_dir == str(tmp_path / "logs" / "user-ml10m_33384")
     with pytest.raises(ValueError, match="train_logger"):
         make_logger("mlflow", tmp_path, "plug")

@@ -48,7 +48,13 @@ class Context:
         self.data = data                     # LampDataModule after setup(): per-user histories, splits
         self.store = store or Store(cfg.run.cache_dir)
         self.run_dir = run_dir               # where a method may leave readable artefacts (e.g. summaries.jsonl)
+        self.log_dir = run_dir / "logs" if run_dir is not None else None  # Lightning training logs
         self.seed = int(cfg.seed)
+
+    def train_logger(self, name: str):
+        """A Lightning logger for one training of this run (``run.train_logger``; ``benchmark.runs.trainlog``)."""
+        from benchmark.runs.trainlog import make_logger
+        return make_logger(self.cfg.run.get("train_logger"), self.log_dir, name)
 
     @cached_property
     def lm(self) -> TaskLM:

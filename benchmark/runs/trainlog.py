@@ -32,14 +32,15 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("_") or "train"
 
 
-def make_logger(kind: str | None, run_dir: Path | str | None, name: str):
-    """The Lightning logger for one training, or ``False`` (no logging) when there is no run folder or kind=none."""
+def make_logger(kind: str | None, log_dir: Path | str | None, name: str):
+    """The Lightning logger for one training into ``<log_dir>/<name>/``, or ``False`` (no logging) when there is no
+    log folder or kind=none. Methods get theirs from ``Context.train_logger(name)``."""
     kind = str(kind or "csv").lower()
     if kind not in LOGGERS:
         raise ValueError(f"run.train_logger must be one of {LOGGERS}, got {kind!r}")
-    if kind == "none" or run_dir is None:
+    if kind == "none" or log_dir is None:
         return False
-    save_dir, version = Path(run_dir) / LOG_DIR, safe_name(name)
+    save_dir, version = Path(log_dir), safe_name(name)
     if kind == "csv":
         from lightning.pytorch.loggers import CSVLogger
         return CSVLogger(save_dir=str(save_dir), name="", version=version)
@@ -47,7 +48,7 @@ def make_logger(kind: str | None, run_dir: Path | str | None, name: str):
         from lightning.pytorch.loggers import TensorBoardLogger
         return TensorBoardLogger(save_dir=str(save_dir), name="", version=version, default_hp_metric=False)
     from lightning.pytorch.loggers import WandbLogger
-    return WandbLogger(save_dir=str(save_dir), name=f"{Path(run_dir).name}/{version}", offline=True)
+    return WandbLogger(save_dir=str(save_dir), name=version, offline=True)
 
 
 @dataclass
