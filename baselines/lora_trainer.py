@@ -202,7 +202,7 @@ def _quiet_lightning() -> Iterator[None]:
 def train_lora(lm, pairs: Sequence[tuple[str, str]], stage: Any, settings: Any, *, seed: int,
                progress_bar: bool = False, logger: Any = False) -> TrainStats:
     """Train the trainable (LoRA) parameters of ``lm.model`` on ``pairs``; leaves the model in eval mode.
-    ``logger``: a Lightning logger for train_loss and lr (``benchmark.runs.trainlog.make_logger``)."""
+    ``logger``: a Lightning logger for train_loss and lr (``benchmark.contract.trainlog.make_logger``)."""
     if not pairs:
         raise ValueError("baselines/lora_trainer.py: train_lora got no training pairs")
     bs, accumulate, epochs = int(stage.batch_size), int(stage.accumulate), int(stage.epochs)

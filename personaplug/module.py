@@ -52,7 +52,7 @@ def resolve_precision(precision: str) -> str:
 def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, validate: bool = False,
                  logger: Any = False) -> L.Trainer:
     """A Lightning Trainer from the method config (accelerator, devices, strategy, precision, epochs/steps);
-    ``logger``: a Lightning logger for train_loss / val_loss / lr (``benchmark.runs.trainlog.make_logger``)."""
+    ``logger``: a Lightning logger for train_loss / val_loss / lr (``benchmark.contract.trainlog.make_logger``)."""
     kw: dict[str, Any] = {}
     if not predict:
         kw = dict(max_epochs=int(cfg.epochs if epochs is None else epochs), max_steps=int(cfg.max_steps),

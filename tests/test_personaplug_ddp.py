@@ -39,8 +39,8 @@ def _rank(rank: int, world: int, port: int, overrides: list[str], state: str, ou
     torch.set_num_threads(1)
     method = _method([*overrides, "method.accelerator=cpu", f"method.devices={world}", "method.strategy=ddp"])
     method.load_checkpoint(torch.load(state))
-    preds = method.predict(_examples(N_EVAL, tag="e"))
-    Path(out, f"rank{rank}.json").write_text(json.dumps({"final": preds, "raw": method.last_raw,
+    pred = method.predict(_examples(N_EVAL, tag="e"))
+    Path(out, f"rank{rank}.json").write_text(json.dumps({"final": pred.outputs, "raw": pred.raw,
                                                          "local": [r[0] for r in method.module._local]}))
 
 
@@ -55,7 +55,7 @@ def test_two_process_ddp_prediction_equals_one_process(tiny_causal_dir, tiny_ove
     mp.spawn(_rank, args=(2, _free_port(), overrides, str(tmp_path / "state.pt"), str(tmp_path)), nprocs=2, join=True)
     got = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     for g in got:                                                       # every rank holds the full, ordered set
-        assert g["final"] == ref and g["raw"] == single.last_raw
+        assert g["final"] == ref.outputs and g["raw"] == ref.raw
     shards = [g["local"] for g in got]
     assert len(shards[0]) == len(shards[1]) == 3                       # 5 questions padded to 2 x 3
     assert sorted(set(shards[0] + shards[1])) == sorted(f"e{i}" for i in range(N_EVAL))

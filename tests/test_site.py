@@ -17,7 +17,7 @@ import pytest
 from benchmark.report import browser, leaderboard as lb
 from benchmark.report.compare import read_rows
 from benchmark.report.site import build
-from benchmark.runs.trainlog import read_curves
+from benchmark.contract.trainlog import read_curves
 
 FIXTURE = Path(__file__).parent / "fixtures" / "runs_fixture"
 

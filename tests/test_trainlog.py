@@ -1,14 +1,15 @@
-"""Training logs through Lightning's loggers (benchmark/runs/trainlog.py): Persona-Plug and OPPU's LoRA stages
+"""Training logs through Lightning's loggers (benchmark/contract/trainlog.py): Persona-Plug and OPPU's LoRA stages
 write train_loss / lr (/ val_loss) as CSV into the run folder, and the site draws them."""
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 
 from benchmark.runs import provenance as runs
 from benchmark.runs.runner import main
-from benchmark.runs.trainlog import make_logger, read_curves
+from benchmark.contract.trainlog import make_logger, read_curves
 
 OPPU_SMALL = ["method.task.max_pairs=4", "method.task.batch_size=2", "method.user.epochs=1",
               "method.user.batch_size=2", "method.user.max_pairs=3"]
@@ -45,6 +46,8 @@ def test_pplug_and_oppu_runs_log_curves(tiny_causal_dir, tiny_overrides, tmp_pat
     steps = [r for r in recs if r.get("train_loss")]
     assert len(steps) == rows["pplug"]["cost"]["train_steps"] and all(float(r["lr"]) >= 0 for r in steps)
     assert any(r.get("val_loss") for r in recs)
+    prompts = (plug_dir / "prompts.jsonl").read_text().splitlines()  # the run keeps what the model read
+    assert len(prompts) == rows["pplug"]["n"] and all(json.loads(x)["prompt"] for x in prompts)
     (curve,) = read_curves(plug_dir)
     assert {"train_loss", "lr", "val_loss"} <= set(curve.series)
     names = [c.name for c in read_curves(tmp_path / "results" / "runs" / rows["oppu"]["run_id"])]

@@ -42,18 +42,17 @@ class TaskLM:
 
 
 class Context:
-    def __init__(self, cfg: DictConfig, data=None, store: Store | None = None, run_dir: Path | None = None):
+    def __init__(self, cfg: DictConfig, data=None, store: Store | None = None, log_dir: Path | None = None):
         self.cfg = cfg
         self.spec: TaskSpec = spec_from_config(cfg.task)
         self.data = data                     # LampDataModule after setup(): per-user histories, splits
         self.store = store or Store(cfg.run.cache_dir)
-        self.run_dir = run_dir               # where a method may leave readable artefacts (e.g. summaries.jsonl)
-        self.log_dir = run_dir / "logs" if run_dir is not None else None  # Lightning training logs
+        self.log_dir = log_dir               # Lightning training logs (a scratch folder; record() keeps it as logs/)
         self.seed = int(cfg.seed)
 
     def train_logger(self, name: str):
-        """A Lightning logger for one training of this run (``run.train_logger``; ``benchmark.runs.trainlog``)."""
-        from benchmark.runs.trainlog import make_logger
+        """A Lightning logger for one training of this run (``run.train_logger``; ``benchmark.contract.trainlog``)."""
+        from benchmark.contract.trainlog import make_logger
         return make_logger(self.cfg.run.get("train_logger"), self.log_dir, name)
 
     @cached_property

@@ -37,7 +37,7 @@ import yaml
 from benchmark.report import leaderboard as lb
 from benchmark.report.compare import DEFAULT_BOOT, NotComparable, PairedTester, compare_runs, read_rows, samples_path
 from benchmark.report.plots import arrow
-from benchmark.runs.trainlog import METRICS as CURVE_METRICS, read_curves, svg_curve
+from benchmark.contract.trainlog import METRICS as CURVE_METRICS, read_curves
 
 HERE = Path(__file__).resolve().parent
 PROMPTS_FILE = "prompts.jsonl"  # optional per run: {"id", "prompt"} lines, when samples carry no "prompt"
@@ -206,6 +206,18 @@ def curves(results: Path, row: dict[str, Any]) -> list[dict[str, Any]]:
         if charts:
             out.append({"name": c.name, "charts": charts})
     return out
+
+
+def svg_curve(points: list[tuple[int, float]], width: int = 320, height: int = 120, pad: int = 28) -> dict[str, Any]:
+    """Coordinates of a polyline for a small inline SVG chart (the template draws axes and labels)."""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    sx = (width - 2 * pad) / ((x1 - x0) or 1)
+    sy = (height - 2 * pad) / ((y1 - y0) or 1)
+    coords = " ".join(f"{pad + (x - x0) * sx:.1f},{height - pad - (y - y0) * sy:.1f}" for x, y in points)
+    return {"points": coords, "width": width, "height": height, "pad": pad, "x0": x0, "x1": x1,
+            "y0": y0, "y1": y1, "n": len(points)}
 
 
 # ---------------------------------------------------------------------------------------------- pairs

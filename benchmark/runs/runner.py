@@ -13,44 +13,44 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import traceback
 from pathlib import Path
 
+import torch
+from omegaconf import OmegaConf
+
+from benchmark.contract.registry import get_method, method_names
+from benchmark.data.sources import resolve_source
+from benchmark.data.tasks import spec_from_config, task_names
 from benchmark.runs import provenance as runs
 from benchmark.runs.config import ConfigError, compose, config_hash, method_sweep
+from benchmark.runs.experiment import prepare_data, record, run
 
 
 def default_profile() -> str:
-    import torch
     return "paper" if torch.cuda.is_available() else "cpu"
 
 
 def expand_tasks(arg: str, overrides: list[str], profile: str) -> list[str]:
-    from benchmark.data.tasks import task_names
     if arg != "all":
         return [t.strip() for t in arg.split(",") if t.strip()]
     # "all" = every shipped task the chosen data source actually holds
-    from benchmark.data.sources import resolve_source
     cfg = compose("LaMP_1", "zeroshot", overrides, profile=profile)
     root = resolve_source(str(cfg.data.source), cfg.data, cache_dir=cfg.run.cache_dir, seed=int(cfg.seed), log=print).root
     return [t for t in task_names() if (root / t).is_dir()]
 
 
 def expand_methods(arg: str) -> list[str]:
-    from benchmark.contract.registry import get_method, method_names
     names = method_names() if arg == "all" else [m.strip() for m in arg.split(",") if m.strip()]
     for n in names:
         get_method(n)  # unknown names fail before anything runs, with suggestions
-    return sorted(names, key=lambda n: (getattr(get_method(n), "grid_order", 50), n))
+    return sorted(names, key=lambda n: (get_method(n).grid_order, n))
 
 
 def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, profile: str, force: bool = False) -> int:
-    from benchmark.contract.registry import get_method
-    from benchmark.runs.experiment import execute, prepare_data
-    from benchmark.data.tasks import spec_from_config
-
     git = runs.git_state()
     failures, done, skipped = [], 0, 0
     plan = [(t, m, label, extra) for t in tasks for m in methods for label, extra in variants(m, overrides)]
@@ -77,9 +77,10 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
                 print(f"{tag}: finished row exists (same config, data, commit) -> skipped; FORCE=1 reruns", flush=True)
                 continue
             t0 = time.perf_counter()
-            out = execute(cfg, variant=variant, data=dm, git=git, results_dir=results)
+            row = record(run(cfg, dm, variant=variant), results, git)
             done += 1
-            print(f"{tag}: {_summary(out.row)} in {time.perf_counter() - t0:.1f}s -> {out.run_dir}", flush=True)
+            print(f"{tag}: {_summary(row)} in {time.perf_counter() - t0:.1f}s -> {results / 'runs' / row['run_id']}",
+                  flush=True)
         except KeyboardInterrupt:
             _record(cfg, task, method, variant, git, "cancelled", "interrupted by the user")
             print(f"{tag}: cancelled; finished rows are intact", flush=True)
@@ -109,8 +110,6 @@ def variants(method: str, overrides: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def _data_key(cfg) -> str:
-    import json
-    from omegaconf import OmegaConf
     return json.dumps([OmegaConf.to_container(cfg.data, resolve=True), str(cfg.task.name), int(cfg.seed)],
                       sort_keys=True)
 

@@ -9,10 +9,10 @@ Every Lightning training in the suite (Persona-Plug's ``PlugModule``, the LoRA s
 
 ``run.train_logger`` picks the logger: ``csv`` (default: Lightning's ``CSVLogger``, no extra package),
 ``tensorboard`` (``TensorBoardLogger``; needs ``tensorboard``), ``wandb`` (``WandbLogger``; needs ``wandb`` and
-its login; offline unless ``WANDB_MODE`` says otherwise) or ``none``. The CSV and TensorBoard logs land in
-``<run folder>/logs/<name>/`` where ``name`` is one training (``plug``, ``task``, ``user-<id>``); the site reads
-the CSV ones (``logs/<name>/metrics.csv``). The logger cannot change a number, so it is not part of the config
-hash.
+its login; offline) or ``none``. A method asks ``Context.train_logger(name)``; the logs land in the run's log
+folder under ``<name>/`` (one training: ``plug``, ``task``, ``user-<id>``), which ``record`` keeps as
+``<run folder>/logs/``; the results site reads the CSV ones (``logs/<name>/metrics.csv``, :func:`read_curves`).
+The logger cannot change a number, so it is not part of the config hash.
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 LOGGERS = ("csv", "tensorboard", "wandb", "none")
 LOG_DIR = "logs"
@@ -85,15 +84,3 @@ def read_curves(run_dir: Path | str) -> list[Curve]:
                         series.setdefault(metric, []).append((step, v))
         out.append(Curve(path.parent.name, {k: sorted(v) for k, v in series.items()}))
     return out
-
-
-def svg_curve(points: list[tuple[int, float]], width: int = 320, height: int = 120, pad: int = 28) -> dict[str, Any]:
-    """Coordinates of a polyline for a small inline SVG chart (the template draws axes and labels)."""
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    sx = (width - 2 * pad) / ((x1 - x0) or 1)
-    sy = (height - 2 * pad) / ((y1 - y0) or 1)
-    coords = " ".join(f"{pad + (x - x0) * sx:.1f},{height - pad - (y - y0) * sy:.1f}" for x, y in points)
-    return {"points": coords, "width": width, "height": height, "pad": pad, "x0": x0, "x1": x1,
-            "y0": y0, "y1": y1, "n": len(points)}
