@@ -200,9 +200,9 @@ def _quiet_lightning() -> Iterator[None]:
 
 
 def train_lora(lm, pairs: Sequence[tuple[str, str]], stage: Any, settings: Any, *, seed: int,
-               progress_bar: bool = False, logger: Any = False) -> TrainStats:
+               progress_bar: bool = False, logger: Any = False, callbacks: list | None = None) -> TrainStats:
     """Train the trainable (LoRA) parameters of ``lm.model`` on ``pairs``; leaves the model in eval mode.
-    ``logger``: a Lightning logger for train_loss and lr (``benchmark.contract.trainlog.make_logger``)."""
+    ``logger``: a Lightning logger for train_loss and lr (``Context.train_logger``); ``callbacks``: e.g. a step bar."""
     if not pairs:
         raise ValueError("baselines/lora_trainer.py: train_lora got no training pairs")
     bs, accumulate, epochs = int(stage.batch_size), int(stage.accumulate), int(stage.epochs)
@@ -221,7 +221,8 @@ def train_lora(lm, pairs: Sequence[tuple[str, str]], stage: Any, settings: Any, 
                             gradient_clip_val=float(settings.max_grad_norm) or None,
                             precision=str(settings.precision), accelerator=accelerator, devices=1,
                             enable_checkpointing=False, logger=logger, enable_model_summary=False,
-                            enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1)
+                            enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1,
+                            callbacks=callbacks or [])
         trainer.fit(module, train_dataloaders=loader)
     lm.model.eval()
     return TrainStats(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, n_pairs=len(pairs),

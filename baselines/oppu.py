@@ -167,7 +167,8 @@ class OPPU(Method):
             return {"status": "resumed", **meta}
         self.ctx.store.misses[namespace] += 1
         stats = train_lora(self._view(peft.get_base_model()), pairs, stage, self.cfg.train, seed=seed,
-                           progress_bar=bar, logger=self.ctx.train_logger(log_name))
+                           logger=self.ctx.train_logger(log_name),
+                           callbacks=[self.ctx.train_bar(f"train {self.name} {log_name} LoRA")] if bar else [])
         meta = {"train_seconds": round(stats.seconds, 3), "train_cpu_seconds": round(stats.cpu_seconds, 3),
                 "n_pairs": stats.n_pairs, "steps": stats.steps,
                 "first_loss": stats.losses[0], "last_loss": stats.losses[-1],

@@ -169,7 +169,8 @@ class PersonaPlugMethod(Method):
         data = PlugData(table, train=train_items, val=items[len(fit_ex):], cap=c.history_cap,
                         batch_size=c.batch_size, predict_batch_size=c.predict_batch_size, seed=seed)
         module = self.make_module(plug)
-        trainer = make_trainer(c, epochs=self.epochs(), validate=bool(held), logger=self.ctx.train_logger("plug"))
+        trainer = make_trainer(c, epochs=self.epochs(), validate=bool(held), logger=self.ctx.train_logger("plug"),
+                               callbacks=[self.ctx.train_bar(f"train {self.name}")])
         module.train()                 # Lightning keeps the mode it finds: the input encoder trains with dropout on
         L.seed_everything(seed, verbose=False)
         t0 = time.perf_counter()

@@ -50,9 +50,10 @@ def resolve_precision(precision: str) -> str:
 
 
 def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, validate: bool = False,
-                 logger: Any = False) -> L.Trainer:
+                 logger: Any = False, callbacks: list | None = None) -> L.Trainer:
     """A Lightning Trainer from the method config (accelerator, devices, strategy, precision, epochs/steps);
-    ``logger``: a Lightning logger for train_loss / val_loss / lr (``benchmark.contract.trainlog.make_logger``)."""
+    ``logger``: a Lightning logger for train_loss / val_loss / lr (``Context.train_logger``); ``callbacks``: e.g.
+    the grid display's step bar (``Context.train_bar``)."""
     kw: dict[str, Any] = {}
     if not predict:
         kw = dict(max_epochs=int(cfg.epochs if epochs is None else epochs), max_steps=int(cfg.max_steps),
@@ -61,7 +62,7 @@ def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, 
     return L.Trainer(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
                      precision=resolve_precision(cfg.precision), logger=logger, enable_checkpointing=False,
                      enable_model_summary=False, enable_progress_bar=bool(cfg.progress_bar),
-                     use_distributed_sampler=not predict, **kw)
+                     use_distributed_sampler=not predict, callbacks=callbacks or [], **kw)
 
 
 class PlugModule(L.LightningModule):
