@@ -37,8 +37,17 @@ def test_grid_eta_counts_what_is_left():
     grid.log("[1/3] LaMP_2 zeroshot: n=25")
     grid.close()
     text = out.getvalue()
-    assert "1/3 runs" in text and "grid ETA ~1m08s" in text and "1 run(s) without a similar row" in text
+    assert "1/3 runs" in text and "grid ETA ~1m08s" in text and "1 unmatched run(s) at the median" in text
     assert "[1/3] LaMP_2 zeroshot: n=25" in text
+
+
+def test_rows_of_this_grid_inform_later_runs():
+    grid = GridProgress([("LaMP_2", "pplug", ""), ("LaMP_3", "pplug", "")], [], "cpu", 25, enabled=False)
+    assert grid.estimates == [None, None] and grid.remaining_s() is None
+    grid.start(0, "[1/2] LaMP_2 pplug")
+    grid.record(_row("LaMP_2", "pplug", 600.0))
+    grid.finish()
+    assert grid.estimates == [0.0, 600.0] and grid.unknown == 0 and grid.remaining_s() == 600.0
 
 
 def test_quiet_without_a_terminal(capsys):

@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import shutil
+import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -198,26 +199,41 @@ def provenance(row: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+MAX_SEPARATE = 3  # more trainings of one kind than this (OPPU's per-user LoRAs) share one chart per metric
+
+
 def curves(results: Path, row: dict[str, Any]) -> list[dict[str, Any]]:
-    """The run's Lightning logs as small charts: one per (training, metric)."""
+    """The run's Lightning logs as small charts: one per (training, metric); many per-user trainings overlaid."""
+    logged = read_curves(results / "runs" / row["run_id"])
+    users = [c for c in logged if c.name.startswith("user-")]
+    groups = [(c.name, [c]) for c in logged if c not in users or len(users) <= MAX_SEPARATE]
+    if len(users) > MAX_SEPARATE:
+        groups.append((f"per-user trainings ({len(users)} users, overlaid)", users))
     out = []
-    for c in read_curves(results / "runs" / row["run_id"]):
-        charts = [{"metric": m, "svg": svg_curve(c.series[m]), "last": c.last(m)} for m in CURVE_METRICS if c.series.get(m)]
+    for name, members in groups:
+        charts = []
+        for m in CURVE_METRICS:
+            series = [c.series[m] for c in members if c.series.get(m)]
+            if series:
+                last = [c.last(m) for c in members if c.series.get(m)]
+                charts.append({"metric": m, "svg": svg_curve(series),
+                               "last": statistics.median(last), "lines": len(series)})
         if charts:
-            out.append({"name": c.name, "charts": charts})
+            out.append({"name": name, "charts": charts})
     return out
 
 
-def svg_curve(points: list[tuple[int, float]], width: int = 320, height: int = 120, pad: int = 28) -> dict[str, Any]:
-    """Coordinates of a polyline for a small inline SVG chart (the template draws axes and labels)."""
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
+def svg_curve(series: list[list[tuple[int, float]]], width: int = 320, height: int = 120, pad: int = 28) -> dict[str, Any]:
+    """Polyline coordinates of one or more series on shared axes, for a small inline SVG chart (the template
+    draws the frame and labels)."""
+    pts = [p for s in series for p in s]
+    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
     sx = (width - 2 * pad) / ((x1 - x0) or 1)
     sy = (height - 2 * pad) / ((y1 - y0) or 1)
-    coords = " ".join(f"{pad + (x - x0) * sx:.1f},{height - pad - (y - y0) * sy:.1f}" for x, y in points)
-    return {"points": coords, "width": width, "height": height, "pad": pad, "x0": x0, "x1": x1,
-            "y0": y0, "y1": y1, "n": len(points)}
+    lines = [[(round(pad + (x - x0) * sx, 1), round(height - pad - (y - y0) * sy, 1)) for x, y in s] for s in series]
+    return {"lines": lines, "width": width, "height": height, "pad": pad, "x0": x0, "x1": x1, "y0": y0, "y1": y1,
+            "n": len(pts)}
 
 
 # ---------------------------------------------------------------------------------------------- pairs

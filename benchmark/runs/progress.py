@@ -50,17 +50,30 @@ class GridProgress:
 
     def __init__(self, plan: Sequence[tuple[str, str, str]], rows: Sequence[dict[str, Any]], profile: str,
                  limit: Any = None, *, enabled: bool | None = None, file=None):
-        known = [similar_cost(rows, t, m, v, profile, limit) for t, m, v in plan]
-        estimated = [c for c in known if c is not None]
-        fill = statistics.median(estimated) if estimated else None
-        self.unknown = sum(c is None for c in known)
-        self.estimates = [c if c is not None else fill for c in known]
+        self.plan, self.rows, self.profile, self.limit = list(plan), list(rows), profile, limit
+        self.current, self.t0 = -1, time.perf_counter()
+        self.estimates: list[float | None] = []
+        self.unknown = 0
+        self._estimate()
         self.file = file or sys.stderr
         self.bar = tqdm(total=len(plan), position=0, leave=True, file=self.file, dynamic_ncols=True,
                         disable=not (sys.stdout.isatty() and self.file.isatty()) if enabled is None else not enabled,
-                        unit="run",
-                        bar_format="{desc} {n_fmt}/{total_fmt} runs |{bar}| {postfix}")
-        self.current, self.t0 = -1, time.perf_counter()
+                        unit="run", bar_format="{n_fmt}/{total_fmt} runs |{bar:24}| {desc}")
+        self.tag = ""
+
+    def _estimate(self) -> None:
+        """Estimates of the runs still to come (finished ones stay at 0)."""
+        start = self.current + 1
+        known = [similar_cost(self.rows, t, m, v, self.profile, self.limit) for t, m, v in self.plan[start:]]
+        estimated = [c for c in known if c is not None]
+        fill = statistics.median(estimated) if estimated else None
+        self.unknown = sum(c is None for c in known)
+        self.estimates = self.estimates[:start] + [c if c is not None else fill for c in known]
+
+    def record(self, row: dict[str, Any]) -> None:
+        """A row this grid just finished: later runs of the same kind are estimated from it too."""
+        self.rows.append(row)
+        self._estimate()
 
     @property
     def active(self) -> bool:
@@ -68,7 +81,7 @@ class GridProgress:
 
     def remaining_s(self) -> float | None:
         """Recorded cost of the runs not finished yet, less the time the current run has already taken."""
-        if not self.estimates or None in self.estimates:
+        if None in self.estimates:
             return None
         rest = sum(self.estimates[max(self.current, 0):])
         if self.current >= 0:
@@ -79,21 +92,20 @@ class GridProgress:
         left = self.remaining_s()
         if left is None:
             return "ETA: no recorded row to estimate from"
-        note = f"; {self.unknown} run(s) without a similar row counted as the median" if self.unknown else ""
+        note = f"; {self.unknown} unmatched run(s) at the median" if self.unknown else ""
         return f"grid ETA ~{fmt_duration(left)} (recorded cost of similar rows{note})"
 
     def start(self, index: int, tag: str) -> None:
         """Run ``index`` (0-based) begins."""
-        self.current, self.t0 = index, time.perf_counter()
-        self.bar.set_description_str(tag, refresh=False)
-        self.bar.set_postfix_str(self.eta())
+        self.current, self.t0, self.tag = index, time.perf_counter(), tag
+        self.bar.set_description_str(f"{tag} · {self.eta()}")
 
     def finish(self) -> None:
         """The current run ended (ran, skipped, n/a or failed): nothing of its estimate is left."""
         if 0 <= self.current < len(self.estimates):
             self.estimates[self.current] = 0.0
+        self.bar.set_description_str(f"{self.tag} · {self.eta()}", refresh=False)
         self.bar.update(1)
-        self.bar.set_postfix_str(self.eta())
 
     def log(self, line: str) -> None:
         if self.active:

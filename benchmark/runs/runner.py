@@ -83,6 +83,7 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
                 continue
             t0 = time.perf_counter()
             row = record(run(cfg, dm, variant=variant), results, git)
+            grid.record(row)
             done += 1
             log(f"{tag}: {_summary(row)} in {time.perf_counter() - t0:.1f}s -> {results / 'runs' / row['run_id']}")
         except KeyboardInterrupt:
