@@ -19,7 +19,6 @@ mode), then the (id, raw, final) triples are gathered to every rank and de-dupli
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
@@ -27,19 +26,8 @@ import torch
 import torch.distributed as dist
 from torchmetrics import MeanMetric
 
+from benchmark.models.schedule import linear_warmup_decay
 from personaplug.model import PersonaPlug
-
-
-def linear_warmup_decay(total_steps: int, warmup_ratio: float):
-    """HF ``get_linear_schedule_with_warmup`` as an LR multiplier: 0 -> 1 over the warmup, then 1 -> 0."""
-    total = max(int(total_steps), 1)
-    warmup = math.ceil(warmup_ratio * total)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return step / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
-    return factor
 
 
 def resolve_precision(precision: str) -> str:
@@ -56,12 +44,12 @@ def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, 
     the grid display's step bar (``Context.train_bar``)."""
     kw: dict[str, Any] = {}
     if not predict:
-        kw = dict(max_epochs=int(cfg.epochs if epochs is None else epochs), max_steps=int(cfg.max_steps),
-                  accumulate_grad_batches=int(cfg.accumulate_grad_batches), gradient_clip_val=float(cfg.grad_clip),
+        kw = dict(max_epochs=cfg.epochs if epochs is None else epochs, max_steps=cfg.max_steps,
+                  accumulate_grad_batches=cfg.accumulate_grad_batches, gradient_clip_val=cfg.grad_clip,
                   limit_val_batches=1.0 if validate else 0, num_sanity_val_steps=0, log_every_n_steps=1)
     return L.Trainer(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
                      precision=resolve_precision(cfg.precision), logger=logger, enable_checkpointing=False,
-                     enable_model_summary=False, enable_progress_bar=bool(cfg.progress_bar),
+                     enable_model_summary=False, enable_progress_bar=cfg.progress_bar,
                      use_distributed_sampler=not predict, callbacks=callbacks or [], **kw)
 
 

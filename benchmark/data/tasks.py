@@ -55,12 +55,6 @@ class RagTemplate:
 
 
 @dataclass
-class PairTemplate:
-    input: str = "???"
-    output: str = "???"
-
-
-@dataclass
 class TaskSpec:
     name: str = "???"
     title: str = "???"
@@ -75,11 +69,7 @@ class TaskSpec:
     doc_fields: list[str] = field(default_factory=list)
     embed_fields: list[str] = field(default_factory=list)
     query: QueryRule = field(default_factory=QueryRule)
-    pplug_query: QueryRule = field(default_factory=QueryRule)
     rag: RagTemplate = field(default_factory=RagTemplate)
-    user_pair: PairTemplate = field(default_factory=PairTemplate)
-    summary_prompt: str = "???"
-    summary_item: str = "???"
     aliases: list[str] = field(default_factory=list)
     directory: str = ""  # folder name under a data root; defaults to ``name``
 
@@ -112,10 +102,6 @@ class TaskSpec:
     def retrieval_query(self, text: str) -> str:
         """The query LaMP's retrievers use for this input (reference 2.6)."""
         return extract_query(self.query, text)
-
-    def embedder_query(self, text: str) -> str:
-        """The query Persona-Plug's input encoder embeds (reference 1.2)."""
-        return extract_query(self.pplug_query, text)
 
     def document(self, item: dict[str, Any]) -> str:
         """A profile item as a retrieval corpus document (reference 2.6)."""
