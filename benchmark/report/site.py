@@ -5,7 +5,7 @@
 Opens from the file system (no server, no network). Nothing is recomputed from a model, and nothing is computed
 differently from the markdown leaderboard: the tables, markers, notes, ranks and plots come from
 ``benchmark.report.leaderboard`` (same row selection, same paired tests), the compare pages from
-``benchmark.report.compare.compare_runs``. Pages, rendered with Jinja2 templates (``templates/``):
+``benchmark.report.compare.compare_runs``. Tables as cells: ``site_tables.py``; what a run folder holds: ``run_folder.py``. Pages, rendered with Jinja2 templates (``templates/``):
 
 * ``index.html``      every leaderboard section: sortable tables with CIs and significance markers, plots, ranks;
 * ``cost.html``       per section: quality against per-user cost (the rows' own cost fields) and the cost plot;
@@ -24,216 +24,25 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
+import re
 import shutil
-import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
-
 from benchmark.report import leaderboard as lb
-from benchmark.report.compare import DEFAULT_BOOT, NotComparable, PairedTester, compare_runs, read_rows, samples_path
+from benchmark.report.compare import DEFAULT_BOOT, NotComparable, PairedTester, compare_runs, read_rows
 from benchmark.report.plots import arrow
-from benchmark.contract.trainlog import METRICS as CURVE_METRICS, read_curves
+from benchmark.report.run_folder import config_text, curves, example_score, provenance, question_rows, read_records
+from benchmark.report.site_tables import cost_table, leaderboard_table, summary_table
 
 HERE = Path(__file__).resolve().parent
-PROMPTS_FILE = "prompts.jsonl"  # optional per run: {"id", "prompt"} lines, when samples carry no "prompt"
-PER_EXAMPLE = {"classification": ("correct", True), "rating": ("abs_err", False)}  # else the headline metric
-
-
-# ---------------------------------------------------------------------------------------------- cells
-def cell(text: Any, sort: Any = None, *, href: str = "", bold: bool = False, title: str = "", cls: str = "") -> dict:
-    """One table cell: shown text, the key the JavaScript sorts on (numbers sort numerically), a link."""
-    return {"text": "" if text is None else str(text), "sort": "" if sort is None else sort, "href": href,
-            "bold": bold, "title": title, "cls": cls}
-
-
-def num(v: Any) -> Any:
-    return "" if v is None else float(v)
-
-
-def run_href(row: dict[str, Any], depth: int = 0) -> str:
-    return "../" * depth + f"runs/{row['run_id']}.html"
 
 
 def pair_name(a: dict[str, Any], b: dict[str, Any]) -> str:
     return hashlib.sha256(f"{a['run_id']}\n{b['run_id']}".encode()).hexdigest()[:16] + ".html"
-
-
-def leaderboard_table(table: lb.Table, pages: set[str]) -> dict[str, Any]:
-    """The columns of ``leaderboard.render_table`` as cells (bold = best as displayed, 3 decimals)."""
-    head = ["group", "method"] + [f"{m} {arrow(h)}" for m, h in table.metrics]
-    head += ["n", "unparsable", "sig.", "train s", "eval s/1k", "trainable params", "stored bytes/user"]
-    shown = {m: {r["run_id"]: round(lb.value(r, m), 3) for r in table.rows if lb.value(r, m) is not None}
-             for m, _ in table.metrics}
-    bold = {m: {i for i, v in shown[m].items() if v == (max if h else min)(shown[m].values())}
-            for m, h in table.metrics}
-    rows = []
-    for row in table.rows:
-        rid = row["run_id"]
-        cells = [cell(lb.group_of(row)), cell(lb.label(row), lb.label(row), href=run_href(row) if rid in pages else "")]
-        cells += [cell(lb.fmt_metric(row, m), num(lb.value(row, m)), bold=rid in bold[m]) for m, _ in table.metrics]
-        timings, cost = row.get("timings") or {}, row.get("cost") or {}
-        cells += [cell(row.get("n"), num(row.get("n"))), cell(row.get("n_unparsable"), num(row.get("n_unparsable"))),
-                  cell(table.markers.get(rid, ""), title="† vs zeroshot, ‡ vs best other, § vs best reference"),
-                  cell(lb.fmt_scaled(timings.get("fit_s"), lb.SECONDS_1), num(timings.get("fit_s"))),
-                  cell(lb.fmt_scaled(timings.get("eval_s_per_1k"), lb.SECONDS_0), num(timings.get("eval_s_per_1k"))),
-                  cell(lb.fmt_scaled(cost.get("trainable_params")), num(cost.get("trainable_params"))),
-                  cell(lb.fmt_scaled(cost.get("stored_bytes_per_user"), lb.BYTE_UNITS),
-                       num(cost.get("stored_bytes_per_user")))]
-        rows.append({"cells": cells, "cls": lb.group_of(row)})
-    return {"head": head, "rows": rows, "title": lb.table_title(table), "data": lb.data_line(table.recorded),
-            "notes": list(dict.fromkeys(table.notes)), "id": table.name}
-
-
-def summary_table(tables: Sequence[lb.Table]) -> dict[str, Any]:
-    head = ["method", "mean rank ↓", "tasks"] + [f"{t.name} ({t.metrics[0][0]})" for t in tables]
-    rows = []
-    for name, mean, per in lb.mean_ranks(tables):
-        cells = [cell(name), cell(f"{mean:.2f}", mean), cell(len(per), len(per))]
-        cells += [cell(f"{per[t.name]:g}", per[t.name]) if t.name in per else cell("–") for t in tables]
-        rows.append({"cells": cells, "cls": ""})
-    return {"head": head, "rows": rows, "title": "Summary: mean rank of the headline metric", "notes": []}
-
-
-def cost_table(tables: Sequence[lb.Table], pages: set[str]) -> dict[str, Any]:
-    head = ["task", "method", "headline", "value", "train s", "predict s", "eval s/1k", "trainable params",
-            "stored bytes/user", "checkpoint bytes"]
-    rows = []
-    for t in tables:
-        metric, hib = t.metrics[0]
-        for row in t.rows:
-            tm, cost = row.get("timings") or {}, row.get("cost") or {}
-            rows.append({"cls": lb.group_of(row), "cells": [
-                cell(t.name), cell(lb.label(row), lb.label(row), href=run_href(row) if row["run_id"] in pages else ""),
-                cell(f"{metric} {arrow(hib)}"), cell(lb.fmt_metric(row, metric), num(lb.value(row, metric))),
-                cell(lb.fmt_scaled(tm.get("fit_s"), lb.SECONDS_1), num(tm.get("fit_s"))),
-                cell(lb.fmt_scaled(tm.get("predict_s"), lb.SECONDS_1), num(tm.get("predict_s"))),
-                cell(lb.fmt_scaled(tm.get("eval_s_per_1k"), lb.SECONDS_0), num(tm.get("eval_s_per_1k"))),
-                cell(lb.fmt_scaled(cost.get("trainable_params")), num(cost.get("trainable_params"))),
-                cell(lb.fmt_scaled(cost.get("stored_bytes_per_user"), lb.BYTE_UNITS), num(cost.get("stored_bytes_per_user"))),
-                cell(lb.fmt_scaled(cost.get("checkpoint_bytes"), lb.BYTE_UNITS), num(cost.get("checkpoint_bytes")))]})
-    return {"head": head, "rows": rows, "title": "Cost of every row", "notes": []}
-
-
-# ---------------------------------------------------------------------------------------------- run folders
-def read_records(results: Path, row: dict[str, Any]) -> list[dict[str, Any]]:
-    """A run's sample records in file order, with ``prompt`` filled from ``prompts.jsonl`` when present."""
-    path = samples_path(results, row)
-    if not path.exists():
-        return []
-    recs = []
-    with path.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    recs.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{i}: not a JSON sample record ({e})") from None
-    prompts_file = path.parent / PROMPTS_FILE
-    if prompts_file.exists():
-        prompts = {}
-        for i, line in enumerate(prompts_file.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                rec = json.loads(line)
-                if "id" not in rec or "prompt" not in rec:
-                    raise ValueError(f"{prompts_file}:{i}: a prompt record needs 'id' and 'prompt'")
-                prompts[str(rec["id"])] = rec["prompt"]
-        for r in recs:
-            r.setdefault("prompt", prompts.get(str(r.get("id"))))
-    return recs
-
-
-def example_score(kind: str, headline: str, scores: dict[str, Any]) -> tuple[float | None, bool]:
-    """(the per-example value shown, whether the example is 'wrong': below the best value an example can get)."""
-    key, hib = PER_EXAMPLE.get(kind, (headline, True))
-    v = scores.get(key)
-    if v is None:
-        return None, False
-    v = float(v)
-    return v, (v < 1.0) if hib else (v > 0.0)
-
-
-def question_rows(recs: Sequence[dict[str, Any]], kind: str, headline: str) -> list[dict[str, Any]]:
-    out = []
-    for r in recs:
-        v, wrong = example_score(kind, headline, r.get("scores") or {})
-        raw, final = r.get("raw_output"), r.get("output")
-        out.append({"id": str(r.get("id")), "user": str(r.get("user_id", "")), "prompt": r.get("prompt"),
-                    "raw": raw, "raw_same": raw == final, "output": final, "gold": r.get("gold"),
-                    "score": "–" if v is None else f"{v:.3g}", "score_sort": "" if v is None else v,
-                    "wrong": wrong, "scores": json.dumps(r.get("scores") or {}, sort_keys=True)})
-    return out
-
-
-def config_text(results: Path, row: dict[str, Any]) -> str:
-    path = results / "runs" / row["run_id"] / "config.yaml"
-    if path.exists():
-        return path.read_text(encoding="utf-8")
-    return yaml.safe_dump(row.get("config") or {}, sort_keys=False) if row.get("config") else "not recorded"
-
-
-def provenance(row: dict[str, Any]) -> list[tuple[str, str]]:
-    d, git = row.get("data") or {}, row.get("git") or {}
-    commit = f"{git.get('commit', '?')}{' (dirty, diff sha256 ' + str(git.get('diff_sha256')) + ')' if git.get('dirty') else ''}"
-    out = [("run id", row["run_id"]), ("status", row.get("status", "?")), ("task", f"{row['task']} v{row.get('task_version', '?')}"),
-           ("method", lb.label(row)), ("group", lb.group_of(row)), ("profile", str(row.get("profile"))),
-           ("answer mode", str(row.get("answer_mode"))), ("commit", commit), ("config hash", str(row.get("config_hash"))),
-           ("data", f"{d.get('source')} (root {d.get('root')}), eval split {d.get('eval_split')}, train split "
-                    f"{d.get('train_split')}"),
-           ("data digest", str(d.get("digest"))), ("evaluated ids sha256", str(d.get("ids_sha256"))),
-           ("questions", f"{row.get('n')} of {d.get('n_available')} (cap {d.get('limit')}), {row.get('n_users')} users; "
-                         f"{row.get('n_train')} training questions"),
-           ("seed", str(row.get("seed"))), ("finished at", str(row.get("finished_at")))]
-    for part in ("backbone", "embedder"):
-        m = row.get(part)
-        out.append((part, "none loaded" if not m else ", ".join(f"{k} {v}" for k, v in m.items())))
-    pk = row.get("packages") or {}
-    out.append(("packages", ", ".join(f"{k} {v}" for k, v in sorted(pk.items())) or "not recorded"))
-    host = row.get("host") or {}
-    out.append(("host", ", ".join(f"{k} {v}" for k, v in host.items()) or "not recorded"))
-    return out
-
-
-MAX_SEPARATE = 3  # more trainings of one kind than this (OPPU's per-user LoRAs) share one chart per metric
-
-
-def curves(results: Path, row: dict[str, Any]) -> list[dict[str, Any]]:
-    """The run's Lightning logs as small charts: one per (training, metric); many per-user trainings overlaid."""
-    logged = read_curves(results / "runs" / row["run_id"])
-    users = [c for c in logged if c.name.startswith("user-")]
-    groups = [(c.name, [c]) for c in logged if c not in users or len(users) <= MAX_SEPARATE]
-    if len(users) > MAX_SEPARATE:
-        groups.append((f"per-user trainings ({len(users)} users, overlaid)", users))
-    out = []
-    for name, members in groups:
-        charts = []
-        for m in CURVE_METRICS:
-            series = [c.series[m] for c in members if c.series.get(m)]
-            if series:
-                last = [c.last(m) for c in members if c.series.get(m)]
-                charts.append({"metric": m, "svg": svg_curve(series),
-                               "last": statistics.median(last), "lines": len(series)})
-        if charts:
-            out.append({"name": name, "charts": charts})
-    return out
-
-
-def svg_curve(series: list[list[tuple[int, float]]], width: int = 320, height: int = 120, pad: int = 28) -> dict[str, Any]:
-    """Polyline coordinates of one or more series on shared axes, for a small inline SVG chart (the template
-    draws the frame and labels)."""
-    pts = [p for s in series for p in s]
-    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
-    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
-    sx = (width - 2 * pad) / ((x1 - x0) or 1)
-    sy = (height - 2 * pad) / ((y1 - y0) or 1)
-    lines = [[(round(pad + (x - x0) * sx, 1), round(height - pad - (y - y0) * sy, 1)) for x, y in s] for s in series]
-    return {"lines": lines, "width": width, "height": height, "pad": pad, "x0": x0, "x1": x1, "y0": y0, "y1": y1,
-            "n": len(pts)}
 
 
 # ---------------------------------------------------------------------------------------------- pairs
@@ -305,8 +114,6 @@ def environment():
 
 def md_inline(text: str) -> Any:
     """The leaderboard's inline markdown (`code`, **bold**) as HTML, escaped first."""
-    import re
-
     from markupsafe import Markup, escape
     html = str(escape(text))
     html = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html)
