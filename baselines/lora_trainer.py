@@ -3,7 +3,7 @@
 * :func:`attach_lora` wraps a backbone in a peft LoRA (``LoraConfig`` + ``get_peft_model``); the task type
   (``CAUSAL_LM`` / ``SEQ_2_SEQ_LM``) follows the backbone kind and ``target_modules: auto`` picks the attention
   projections that exist in the model: ``q_proj``/``v_proj`` (Llama, Qwen, Mistral, SmolLM) or ``q``/``v``
-  (T5), as OPPU's stage 2 (reference 3.1) and LaMP's per-user PEFT (reference 2.8) adapt them.
+  (T5), as OPPU's stage 2 and LaMP's per-user PEFT (arXiv 2409.09510) adapt them.
 * :func:`train_lora` runs a small :class:`PairLoss` LightningModule (``LanguageModel.loss``: cross-entropy on
   target tokens only, as OPPU masks the prompt with -100) under a ``lightning.Trainer`` with ``max_epochs``,
   gradient accumulation, clipping and precision from config, no checkpoints (the caller saves the adapter under a
@@ -68,7 +68,7 @@ class LoraStage:
 
 @dataclass
 class TrainSettings:
-    """Optimiser and numerics shared by both stages (OPPU, reference 3.1)."""
+    """Optimiser and numerics shared by both stages (OPPU's settings)."""
     weight_decay: float = 0.01
     warmup: float = 0.1            # fraction of optimiser steps with a linear warmup
     max_grad_norm: float = 0.3

@@ -1,4 +1,4 @@
-"""OPPU, One PEFT Per User (Tan et al. 2024, arXiv 2402.04401; reference 3.1): a shared task LoRA, then a
+"""OPPU, One PEFT Per User (Tan et al. 2024, arXiv 2402.04401; code TamSiuhin/OPPU): a shared task LoRA, then a
 private LoRA per user trained only on that user's own history.
 
 Stage 1 (``fit``): one LoRA trained on the (LaMP input -> gold) pairs of the training questions, then merged
@@ -6,10 +6,10 @@ Stage 1 (``fit``): one LoRA trained on the (LaMP input -> gold) pairs of the tra
 process use is never touched. ``method.task.epochs=0`` skips stage 1 (per-user LoRA on the plain backbone).
 
 Stage 2 (``predict``): for each evaluated user, a fresh LoRA trained on pairs built from that user's history
-items with the task's ``spec.user_pair`` template (LaMP-7's derived ``{head}``/``{tail}``: the first quarter of
-the item's words / the rest, reference 2.8). Each user's pairs are built from that user's items alone: the
-released OPPU code accumulated every earlier user's data into later users' training sets (reference 3.1,
-defect 1); ``tests/test_oppu.py`` checks the isolation.
+items with the task's ``user_pair`` template (``tasks:`` in configs/methods/oppu.yaml; LaMP-7's derived
+``{head}``/``{tail}``: the first quarter of the item's words / the rest, as LaMP's per-user PEFT code does). Each
+user's pairs are built from that user's items alone: the released OPPU code accumulated every earlier user's data
+into later users' training sets (a defect); ``tests/test_oppu.py`` checks the isolation.
 
 Design choices (all recorded in ``cost()``):
 
@@ -282,7 +282,7 @@ def _mean(xs: Sequence[float]) -> float:
 
 @register_method("oppu_rag")
 class OPPURag(OPPU):
-    """OPPU+RAG (reference 3.1, k > 0): LaMP's RAG prompt (benchmark/models/prompts.py) with the ``k`` best items of the
+    """OPPU+RAG (OPPU with k > 0 retrieved items): LaMP's RAG prompt (benchmark/models/prompts.py) with the ``k`` best items of the
     question's own profile by ``retriever`` (BM25 by default, as OPPU), in stage-1 training and at inference.
     The per-user pairs stay retrieval-free (OPPU also prepends items from ``profile[:idx]`` there for 5 tasks)."""
 

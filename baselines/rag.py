@@ -1,6 +1,6 @@
 """Retrieval-augmented baselines (LaMP, Salemi et al. 2023; the retrieval rows Persona-Plug compares against).
 
-Each method ranks the question's own profile (reference 2.6: query and documents from the task spec), takes
+Each method ranks the question's own profile (query and documents from the task spec, as LaMP's ``prompts/prompts.py``), takes
 the ``k`` best items and builds LaMP's prompt under the token budget (benchmark/models/prompts.py), then asks the shared
 backbone under the run's answer mode. Nothing is trained; rankings and embeddings are cached in the store.
 

@@ -1,10 +1,10 @@
 """Persona-Plug's training and prediction data: items, the frozen history table, augmentation, loaders.
 
-Mirrors the official data path (reference.md 1.2-1.3, ``aggr_id.py`` + ``PersonalDataset_profile.py``):
+Mirrors the official data path (the official ``aggr_id.py`` + ``code/PersonalDataset_profile.py``):
 
 * a question's history is its own profile (train and eval alike), each item embedded once with the *frozen*
   embedder as ``spec.history_text(item)`` through the shared content-hash store
-  (``benchmark.retrieval.rankers.embed_texts``); the vectors form one table ``[N, De]`` and an item keeps row indices;
+  (``benchmark.retrieval.embeddings.embed_texts``); the vectors form one table ``[N, De]`` and an item keeps row indices;
 * the query of the input encoder is the method's per-task ``query`` rule applied to the input (``method.query``,
   from the ``tasks:`` block of configs/methods/pplug.yaml; the embedder adds its query instruction);
 * training augmentation (``aggr_id.py`` step 4), **seeded** here (the original is not): every question with more
@@ -43,7 +43,7 @@ class PlugItem:
 
 def history_table(ctx, examples: Sequence[Example]) -> tuple[torch.Tensor, list[tuple[int, ...]]]:
     """Embed every distinct history text once -> table ``[N, De]`` and, per example, its row indices."""
-    from benchmark.retrieval.rankers import embed_texts
+    from benchmark.retrieval.embeddings import embed_texts
 
     texts: dict[str, int] = {}
     rows = []
@@ -69,7 +69,7 @@ def make_items(ctx, examples: Sequence[Example], prompts: Sequence[str], rows: S
 
 
 def augment(items: Sequence[PlugItem], copies: int, seed: int) -> list[PlugItem]:
-    """The official history-deletion augmentation, seeded (reference 1.2 step 4)."""
+    """The official history-deletion augmentation, seeded (``aggr_id.py`` step 4)."""
     rng = random.Random(f"pplug-augment:{seed}")
     out: list[PlugItem] = []
     for it in items:

@@ -2,7 +2,7 @@
 
 One class does the work (:class:`PersonaPlugMethod`); the variants differ only in a config field they pin:
 
-* ``pplug``        the official model (reference.md 1.4): instruction token + input-aware user token;
+* ``pplug``        the official model (``code/ModelForPer.py``): instruction token + input-aware user token;
 * ``pplug_rag``    the same with LaMP's BM25 k=1 retrieval prompt as the LLM input (paper Table 3; not in the
                    released code: trained and evaluated with the RAG prompt so both see the same input form);
 * ``pplug_mean``   ablation: the mean of the projected history instead of input-aware attention;
@@ -101,7 +101,7 @@ class PersonaPlugMethod(Method):
 
     # ------------------------------------------------------------------ pieces
     def prompts(self, examples: Sequence[Example]) -> list[str]:
-        """The LLM input text: the official LaMP input, verbatim (reference 1.7)."""
+        """The LLM input text: the official LaMP input, verbatim (as the official code feeds it)."""
         return [ex.input for ex in examples]
 
     def epochs(self) -> int:

@@ -1,6 +1,6 @@
 """The thin LightningModule around :class:`~personaplug.model.PersonaPlug`, and the Trainer built from config.
 
-Training (reference.md 1.5, ``main_profile.py`` + ``run_all_t5.sh``): the frozen LLM's own cross-entropy on the
+Training (the official ``code/main_profile.py`` + ``code/run_all_t5.sh``): the frozen LLM's own cross-entropy on the
 target tokens with the soft tokens in front of the prompt (``lm.loss(prompts, targets, prefix=...)``); AdamW
 (lr 1e-4, weight decay 1e-4), linear warmup over 5% of the optimizer steps then linear decay to 0 (the Hugging
 Face ``linear`` schedule), gradient-norm clipping at 1.0 (the HF Trainer default the official run inherits),

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.report import browser, leaderboard as lb
-from benchmark.report.compare import read_rows
+from benchmark.report.rows import load_rows
 from benchmark.report.site import build
 from benchmark.contract.trainlog import read_curves
 
@@ -40,7 +40,7 @@ def site(tmp_path_factory) -> tuple[Path, Path, dict]:
 
 def test_pages_for_every_shown_row_and_pair(site):
     results, out, info = site
-    shown = lb.select_rows(read_rows(results))
+    shown = lb.select_rows(load_rows(results))
     assert info["runs"] == len(shown) == 9  # LaMP_2: 4 rows, LaMP_3: 5 (old bm25, cancelled, failed left out)
     for row in shown:
         assert (out / "runs" / f"{row['run_id']}.html").is_file()

@@ -29,7 +29,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from benchmark.data.reader import SplitData, data_digest, ids_digest, read_split, sha256_file, split_paths
+from benchmark.cache.store import sha256_file
+from benchmark.data.reader import SplitData, data_digest, ids_digest, read_split, split_paths
 from benchmark.data.example import Example, leak_free_history
 from benchmark.data.sources import DataSource, resolve_source
 from benchmark.data.tasks import TaskSpec

@@ -38,8 +38,7 @@ import string
 from pathlib import Path
 from typing import Any
 
-from benchmark.data.reader import sha256_bytes
-from benchmark.cache.store import atomic_write_bytes
+from benchmark.cache.store import atomic_write_bytes, sha256_bytes
 from benchmark.data.tasks import TaskSpec, load_task, render, task_names
 
 VERSION = 1

@@ -11,7 +11,7 @@ import yaml
 
 from benchmark.contract.trainlog import METRICS as CURVE_METRICS, read_curves
 from benchmark.report import leaderboard as lb
-from benchmark.report.compare import samples_path
+from benchmark.report.rows import samples_path
 
 PROMPTS_FILE = "prompts.jsonl"  # per run: {"id", "prompt"} lines (written by record(); older runs have none)
 PER_EXAMPLE = {"classification": ("correct", True), "rating": ("abs_err", False)}  # else the headline metric

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from benchmark.report import leaderboard as lb
-from benchmark.report.compare import DEFAULT_BOOT, NotComparable, PairedTester, compare_runs, read_rows
+from benchmark.report.pairing import DEFAULT_BOOT, NotComparable, PairedTester, compare_runs
+from benchmark.report.rows import load_rows
 from benchmark.report.plots import arrow
 from benchmark.report.run_folder import config_text, curves, example_score, provenance, question_rows, read_records
 from benchmark.report.site_tables import cost_table, leaderboard_table, summary_table
@@ -134,7 +135,7 @@ def build(results: str | Path = "results", out: str | Path | None = None, n_boot
 
     results = Path(results)
     out = Path(out) if out else results / "site"
-    rows = read_rows(results)
+    rows = load_rows(results)
     selected = lb.select_rows(rows)
     tester = PairedTester(results, n_boot, seed)
     sections = []
