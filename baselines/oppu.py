@@ -282,8 +282,9 @@ def _mean(xs: Sequence[float]) -> float:
 
 @register_method("oppu_rag")
 class OPPURag(OPPU):
-    """OPPU+RAG (OPPU with k > 0 retrieved items): LaMP's RAG prompt (benchmark/models/prompts.py) with the ``k`` best items of the
-    question's own profile by ``retriever`` (BM25 by default, as OPPU), in stage-1 training and at inference.
+    """OPPU+RAG (OPPU with k > 0 retrieved items): LaMP's RAG prompt (benchmark/models/prompts.py) with the ``k``
+    best items of the question's own profile by ``retriever`` (BM25 by default, as OPPU), in stage-1 training and
+    at inference.
     The per-user pairs stay retrieval-free (OPPU also prepends items from ``profile[:idx]`` there for 5 tasks)."""
 
     Config: ClassVar[type] = OPPURagConfig
