@@ -19,7 +19,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup models test test-fast bench leaderboard data perf clean
+.PHONY: help setup models test test-fast bench leaderboard report browser data perf clean
 
 help: ## List the targets and their variables
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,6 +58,13 @@ perf: setup models ## Performance and scale figures -> results/perf.md, .png, .j
 
 leaderboard: setup ## Render results/leaderboard.md and plots from results/runs.jsonl (no recomputation)
 	$(PY) -m benchmark.report.leaderboard
+
+report: setup ## Render the static results site results/site/ (open results/site/index.html; no server) from results/
+	$(PY) -m benchmark.report.site $(ARGS)
+
+browser: ## Install headless Chromium + chromedriver from Debian (for the browser test; needs root and apt-get)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then echo "chromium and chromedriver present"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi
 
 data: setup ## Download the official LaMP files (time- and user-based) into data/lamp with sha256 manifest
 	$(PY) -m benchmark.data.download --out data/lamp

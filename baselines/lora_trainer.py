@@ -6,8 +6,8 @@
   (T5), as OPPU's stage 2 and LaMP's per-user PEFT (arXiv 2409.09510) adapt them.
 * :func:`train_lora` runs a small :class:`PairLoss` LightningModule (``LanguageModel.loss``: cross-entropy on
   target tokens only, as OPPU masks the prompt with -100) under a ``lightning.Trainer`` with ``max_epochs``,
-  gradient accumulation, clipping and precision from config, no checkpoints and no logger (the caller saves
-  the adapter under a content-hash key). AdamW with a linear warmup/decay schedule, OPPU's optimiser
+  gradient accumulation, clipping and precision from config, no checkpoints (the caller saves the adapter under a
+  content-hash key); ``train_loss`` and ``lr`` go to the caller's Lightning logger (CSV in the run folder). AdamW with a linear warmup/decay schedule, OPPU's optimiser
   (``adamw_torch``, warmup 0.1, linear, ``max_grad_norm`` 0.3). Shuffling and dropout draw from RNGs seeded by
   the caller, so an adapter does not depend on what was trained before it in the same process.
 * :func:`save_adapter` / :func:`read_adapter`: ``save_pretrained`` into ``<folder>.tmp``, a ``meta.json``
@@ -174,6 +174,8 @@ class PairLoss(L.LightningModule):
         prompts, targets = batch
         loss = self.lm.loss(prompts, targets, max_target_tokens=self.settings.max_target_tokens)
         self.losses.append(float(loss.detach()))
+        self.log("train_loss", loss, batch_size=len(prompts))
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(prompts))
         return loss
 
     def configure_optimizers(self):
@@ -209,8 +211,9 @@ def _quiet_lightning() -> Iterator[None]:
 
 
 def train_lora(lm, pairs: Sequence[tuple[str, str]], stage: LoraStage, settings: TrainSettings, *, seed: int,
-               progress_bar: bool = False) -> TrainStats:
-    """Train the trainable (LoRA) parameters of ``lm.model`` on ``pairs``; leaves the model in eval mode."""
+               progress_bar: bool = False, logger: Any = False, callbacks: list | None = None) -> TrainStats:
+    """Train the trainable (LoRA) parameters of ``lm.model`` on ``pairs``; leaves the model in eval mode.
+    ``logger``: a Lightning logger for train_loss and lr (``Context.train_logger``); ``callbacks``: e.g. a step bar."""
     if not pairs:
         raise ValueError("baselines/lora_trainer.py: train_lora got no training pairs")
     bs, accumulate, epochs = stage.batch_size, stage.accumulate, stage.epochs
@@ -228,8 +231,9 @@ def train_lora(lm, pairs: Sequence[tuple[str, str]], stage: LoraStage, settings:
         trainer = L.Trainer(max_epochs=epochs, accumulate_grad_batches=accumulate,
                             gradient_clip_val=settings.max_grad_norm or None,
                             precision=settings.precision, accelerator=accelerator, devices=1,
-                            enable_checkpointing=False, logger=False, enable_model_summary=False,
-                            enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1)
+                            enable_checkpointing=False, logger=logger, enable_model_summary=False,
+                            enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1,
+                            callbacks=callbacks or [])
         trainer.fit(module, train_dataloaders=loader)
     lm.model.eval()
     return TrainStats(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, n_pairs=len(pairs),

@@ -160,7 +160,8 @@ class OPPU(Method):
                              batch_size=base.batch_size, generate_batch_size=base.generate_batch_size,
                              decoding=dict(base.decoding))
 
-    def _train_or_load(self, peft, namespace: str, key: str, pairs, stage, *, seed: int, bar: bool) -> dict:
+    def _train_or_load(self, peft, namespace: str, key: str, pairs, stage, *, seed: int, bar: bool,
+                       log_name: str = "train") -> dict:
         """Adapter ``key`` into ``peft``: loaded when stored, else trained on ``pairs`` and stored."""
         folder = self.ctx.store.dir(namespace, key)
         if is_saved(folder):
@@ -170,7 +171,8 @@ class OPPU(Method):
             return {"status": "resumed", **meta}
         self.ctx.store.misses[namespace] += 1
         stats = train_lora(self._view(peft.get_base_model()), pairs, stage, self.cfg.train, seed=seed,
-                           progress_bar=bar)
+                           logger=self.ctx.train_logger(log_name),
+                           callbacks=[self.ctx.train_bar(f"train {self.name} {log_name} LoRA")] if bar else [])
         meta = {"train_seconds": round(stats.seconds, 3), "train_cpu_seconds": round(stats.cpu_seconds, 3),
                 "n_pairs": stats.n_pairs, "steps": stats.steps,
                 "first_loss": stats.losses[0], "last_loss": stats.losses[-1],
@@ -195,7 +197,7 @@ class OPPU(Method):
                               as_dict(self.cfg.train), pairs, self.seed)
             peft = attach_lora(model, self.ctx.lm.kind, self.cfg.task, self.seed)
             self.stage1 = self._train_or_load(peft, "oppu_task_adapters", key, pairs, self.cfg.task,
-                                              seed=self.seed, bar=True)
+                                              seed=self.seed, bar=True, log_name="task")
             model = peft.merge_and_unload()
         self.peft = attach_lora(model, self.ctx.lm.kind, self.cfg.user, self.seed + 1)
         self._fresh = adapter_state(self.peft)          # seeded A, zero B: equals the stage-1 model
@@ -231,7 +233,7 @@ class OPPU(Method):
                               as_dict(self.cfg.train), pairs[user], self.seed)
             load_state(self.peft, self._fresh)
             self.users[user] = self._train_or_load(self.peft, user_ns, key, pairs[user], self.cfg.user,
-                                                   seed=int(key[:8], 16), bar=False)
+                                                   seed=int(key[:8], 16), bar=False, log_name=f"user-{user}")
             self._answer(by_user[user], prompts, raw, final)
         rest = [i for u in self.without_adapter for i in by_user[u]]
         if rest:                                          # fallback: task_adapter (error raised above)

@@ -199,7 +199,8 @@ class PersonaPlugMethod(Method):
         data = PlugData(table, train=train_items, val=items[len(fit_ex):], cap=c.history_cap,
                         batch_size=c.batch_size, predict_batch_size=c.predict_batch_size, seed=seed)
         module = self.make_module(plug)
-        trainer = make_trainer(c, epochs=self.epochs(), validate=bool(held))
+        trainer = make_trainer(c, epochs=self.epochs(), validate=bool(held), logger=self.ctx.train_logger("plug"),
+                               callbacks=[self.ctx.train_bar(f"train {self.name}")])
         module.train()                 # Lightning keeps this mode (a frozen input encoder stays in eval)
         L.seed_everything(seed, verbose=False)
         if held:                       # the check before any step: where the curves start

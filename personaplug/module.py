@@ -47,25 +47,27 @@ def resolve_precision(precision: str) -> str:
 
 
 def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, validate: bool = False,
-                 logger: Any = False) -> L.Trainer:
+                 logger: Any = False, callbacks: list | None = None) -> L.Trainer:
     """A Lightning Trainer from the method config (accelerator, devices, strategy, precision, epochs/steps).
 
-    With ``validate`` the held-out training users are scored ``val_checks_per_epoch`` times an epoch, and
-    ``patience`` (if set) stops training after that many checks without a lower ``val_loss``."""
+    ``logger``: a Lightning logger for train_loss / val_loss / lr (``Context.train_logger``); ``callbacks``: e.g.
+    the grid display's step bar (``Context.train_bar``). With ``validate`` the held-out training users are scored
+    ``val_checks_per_epoch`` times an epoch, and ``patience`` (if set) stops training after that many checks
+    without a lower ``val_loss``."""
     kw: dict[str, Any] = {}
+    callbacks = list(callbacks or [])
     if not predict:
-        callbacks = []
         if validate and cfg.patience is not None:
-            callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=int(cfg.patience),
+            callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=cfg.patience,
                                            check_on_train_epoch_end=False))
-        kw = dict(max_epochs=int(cfg.epochs if epochs is None else epochs), max_steps=int(cfg.max_steps),
-                  accumulate_grad_batches=int(cfg.accumulate_grad_batches), gradient_clip_val=float(cfg.grad_clip),
+        kw = dict(max_epochs=cfg.epochs if epochs is None else epochs, max_steps=cfg.max_steps,
+                  accumulate_grad_batches=cfg.accumulate_grad_batches, gradient_clip_val=cfg.grad_clip,
                   limit_val_batches=1.0 if validate else 0, num_sanity_val_steps=0, log_every_n_steps=1,
-                  val_check_interval=1.0 / max(1, int(cfg.val_checks_per_epoch)), callbacks=callbacks)
+                  val_check_interval=1.0 / max(1, cfg.val_checks_per_epoch))
     return L.Trainer(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
                      precision=resolve_precision(cfg.precision), logger=logger, enable_checkpointing=False,
-                     enable_model_summary=False, enable_progress_bar=bool(cfg.progress_bar),
-                     use_distributed_sampler=not predict, inference_mode=False, **kw)
+                     enable_model_summary=False, enable_progress_bar=cfg.progress_bar,
+                     use_distributed_sampler=not predict, inference_mode=False, callbacks=callbacks, **kw)
 
 
 SELECT = ("last", "val_loss")

@@ -7,9 +7,12 @@ them in an LRU keyed by their resolved config, so every method of a grid with th
 """
 from __future__ import annotations
 
+import math
 from functools import cached_property
-from typing import Any, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
 
+import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
@@ -44,13 +47,40 @@ class TaskLM:
         return self._lm.answer(prompts, self.spec, self.decoding, prefix=prefix, placement=placement)
 
 
+class StepBar(L.Callback):
+    """Lightning callback: the optimiser steps of one training as a stage bar (made by ``Context.train_bar``)."""
+
+    def __init__(self, desc: str, progress: Callable):
+        self.desc, self.progress, self.bar = desc, progress, None
+
+    def on_train_start(self, trainer, module) -> None:
+        total = trainer.estimated_stepping_batches
+        if trainer.is_global_zero:
+            self.bar = self.progress(None, total=int(total) if math.isfinite(total) else None, desc=self.desc)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.bar is not None and trainer.global_step > self.bar.n:
+            self.bar.update(trainer.global_step - self.bar.n)
+
+    def on_train_end(self, trainer, module) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 class Context:
-    def __init__(self, cfg: DictConfig, data=None, store: Store | None = None):
+    def __init__(self, cfg: DictConfig, data=None, store: Store | None = None, log_dir: Path | None = None):
         self.cfg = cfg
         self.spec: TaskSpec = spec_from_config(cfg.task)
         self.data = data                     # LampDataModule after setup(): per-user histories, splits
         self.store = store or Store(cfg.run.cache_dir)
+        self.log_dir = log_dir               # Lightning training logs (a scratch folder; record() keeps it as logs/)
         self.seed = int(cfg.seed)
+
+    def train_logger(self, name: str):
+        """A Lightning logger for one training of this run (``run.train_logger``; ``benchmark.contract.trainlog``)."""
+        from benchmark.contract.trainlog import make_logger
+        return make_logger(self.cfg.run.get("train_logger"), self.log_dir, name)
 
     @cached_property
     def lm(self) -> TaskLM:
@@ -72,5 +102,10 @@ class Context:
 
     @staticmethod
     def progress(iterable: Iterable, total: int | None = None, desc: str = "") -> Iterable:
-        """One progress bar with ETA (tqdm), for any stage: encode, rank, summarise, train, generate."""
-        return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+        """One stage bar with ETA (tqdm), for any stage: encode, rank, summarise, train, generate. It sits under the
+        grid's bar (``benchmark.runs.progress``) and is quiet when stderr is not a terminal."""
+        return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, disable=None)
+
+    def train_bar(self, desc: str = "train"):
+        """A Lightning callback that shows one training's optimiser steps as a stage bar (``Context.progress``)."""
+        return StepBar(desc, self.progress)

@@ -165,7 +165,8 @@ class LanguageModel:
         size = size or self.batch_size
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
         batches = [order[i:i + size] for i in range(0, len(order), size)]
-        yield from tqdm(batches, desc=desc, leave=False, disable=desc is None or len(batches) < 2)
+        yield from tqdm(batches, desc=desc, leave=False,                  # quiet without a terminal (disable=None)
+                        disable=True if desc is None or len(batches) < 2 else None)
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()

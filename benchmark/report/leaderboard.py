@@ -60,6 +60,7 @@ class Table:
     name: str = ""  # unique within the section: the task, or task@digest when a task has several data digests
     markers: dict[str, str] = field(default_factory=dict)  # run_id -> markers
     notes: list[str] = field(default_factory=list)
+    recorded: list[dict[str, Any]] = field(default_factory=list)  # the same rows in file order
 
 
 def group_of(row: dict[str, Any]) -> str:
@@ -266,15 +267,8 @@ def panel(table: Table) -> Panel:
     return Panel(table.name, metric, hib, tuple(points))
 
 
-def render_section(key: tuple[str, str, str, str], rows: list[dict[str, Any]], tester: PairedTester,
-                   plot_dir: Path | None, out_dir: Path) -> list[str]:
-    from benchmark.data.tasks import load_task, task_names
-
-    source, split, profile, limit = key
-    lines = [f"## Data `{source}` · eval split `{split}` · profile `{profile}` · {limit} questions per task", "",
-             f"Backbone {distinct(rows, lambda r: ident(r, 'backbone'))}; "
-             f"embedder {distinct(rows, lambda r: ident(r, 'embedder'))}; answer mode "
-             f"{distinct(rows, answer_label)}.", ""]
+def section_tables(rows: list[dict[str, Any]], tester: PairedTester) -> list[Table]:
+    """One marked table per (task, data digest) of a section, in LaMP task order (the markdown and the site)."""
     by_task: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         by_task[row["task"]][digest(row)].append(row)
@@ -282,16 +276,46 @@ def render_section(key: tuple[str, str, str, str], rows: list[dict[str, Any]], t
     for task, dg in ((t, dg) for t in task_order(set(by_task)) for dg in sorted(by_task[t])):
         name = task if len(by_task[task]) == 1 else f"{task}@{dg[:8]}"
         table = build_table(task, by_task[task][dg], name)
+        table.recorded = by_task[task][dg]
         mark(table, tester)
         tables.append(table)
-        title = f"{name}: {load_task(task).title}" if task in task_names() else name
-        lines += [f"### {title}", "", data_line(by_task[task][dg]) + ".", "", *render_table(table), ""]
+    return tables
+
+
+def table_title(table: Table) -> str:
+    from benchmark.data.tasks import load_task, task_names
+    return f"{table.name}: {load_task(table.task).title}" if table.task in task_names() else table.name
+
+
+def section_title(key: tuple[str, str, str, str]) -> str:
+    source, split, profile, limit = key
+    return f"Data `{source}` · eval split `{split}` · profile `{profile}` · {limit} questions per task"
+
+
+def section_plots(key: tuple[str, str, str, str], tables: Sequence[Table], plot_dir: Path) -> list[tuple[str, Path]]:
+    """Both figures of a section into ``plot_dir``: (caption, path) pairs."""
+    source, split, profile, limit = key
+    cap = "" if limit == "all" else f"-n{limit}"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{source}-{split}-{profile}{cap}")
+    title = f"{source} / {split} / profile {profile} / {limit} questions"
+    return render_plots(slug, title, [panel(t) for t in tables], plot_dir)
+
+
+def section_models(rows: Sequence[dict[str, Any]]) -> str:
+    return (f"Backbone {distinct(rows, lambda r: ident(r, 'backbone'))}; "
+            f"embedder {distinct(rows, lambda r: ident(r, 'embedder'))}; answer mode "
+            f"{distinct(rows, answer_label)}.")
+
+
+def render_section(key: tuple[str, str, str, str], rows: list[dict[str, Any]], tester: PairedTester,
+                   plot_dir: Path | None, out_dir: Path) -> list[str]:
+    lines = [f"## {section_title(key)}", "", section_models(rows), ""]
+    tables = section_tables(rows, tester)
+    for table in tables:
+        lines += [f"### {table_title(table)}", "", data_line(table.recorded) + ".", "", *render_table(table), ""]
         lines += [f"- {note}" for note in dict.fromkeys(table.notes)] + ([""] if table.notes else [])
     if plot_dir is not None:
-        cap = "" if limit == "all" else f"-n{limit}"
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{source}-{split}-{profile}{cap}")
-        title = f"{source} / {split} / profile {profile} / {limit} questions"
-        for caption, path in render_plots(slug, title, [panel(t) for t in tables], plot_dir):
+        for caption, path in section_plots(key, tables, plot_dir):
             lines += [f"![{caption}]({path.relative_to(out_dir).as_posix()})", ""]
     lines += ["#### Summary: mean rank of the headline metric over the tasks a method has a row for", "",
               *render_summary(tables), ""]
@@ -323,11 +347,22 @@ def current_sections(ordered: Sequence[tuple[str, str, str, str]]) -> set[tuple[
     return set(out.values())
 
 
-def render_header(selected: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], n_boot: int,
-                  seed: int) -> list[str]:
-    git, status = [r.get("git") or {} for r in selected], Counter(r["status"] for r in rows)
+def sections(selected: Sequence[dict[str, Any]]) -> list[tuple[tuple[str, str, str, str], list[dict[str, Any]]]]:
+    """(section key, its rows in file order), the section with the newest row first: the current protocol."""
+    grouped: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in selected:
+        grouped[section_key(r)].append(r)
+
+    def newest(key: tuple) -> tuple:
+        return max(str(r.get("finished_at", "")) for r in grouped[key]), key
+    return [(key, grouped[key]) for key in sorted(grouped, key=newest, reverse=True)]
+
+
+def header_info(selected: Sequence[dict[str, Any]], n_boot: int, seed: int) -> list[tuple[str, str]]:
+    """(key, markdown value) pairs describing what the shown rows share: models, scorer, CIs, tests, commits."""
+    git = [r.get("git") or {} for r in selected]
     commits = Counter(f"{str(g.get('commit', '?'))[:10]}{'+dirty' if g.get('dirty') else ''}" for g in git)
-    info = [("profiles", distinct(selected, lambda r: r.get("profile"))),
+    return [("profiles", distinct(selected, lambda r: r.get("profile"))),
             ("backbones", distinct(selected, lambda r: ident(r, "backbone"))),
             ("embedders", distinct(selected, lambda r: ident(r, "embedder"))),
             ("answer modes", distinct(selected, answer_label)),
@@ -339,6 +374,12 @@ def render_header(selected: Sequence[dict[str, Any]], rows: Sequence[dict[str, A
                              f"scored the same example ids, or on the shared ids where one run is method-capped "
                              f"({MARK_CAP})"),
             ("commits", ", ".join(f"`{c}` ({n} rows)" for c, n in sorted(commits.items())) or "–")]
+
+
+def render_header(selected: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], n_boot: int,
+                  seed: int) -> list[str]:
+    status = Counter(r["status"] for r in rows)
+    info = header_info(selected, n_boot, seed)
     return ["# LaMP personalisation leaderboard", "",
             f"Rendered by `python -m benchmark.report.leaderboard` from `runs.jsonl`: {len(selected)} rows shown of "
             f"{len(rows)} recorded ({', '.join(f'{n} {k}' for k, n in sorted(status.items())) or 'none'}; shown: "
@@ -382,27 +423,24 @@ def build(results: str | Path = "results", out: str | Path | None = None, n_boot
     selected = select_rows(rows)
     lines = render_header(selected, rows, n_boot, seed)
     tester = PairedTester(results, n_boot, seed)
-    sections: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for r in selected:
-        sections[section_key(r)].append(r)
-    def newest(key: tuple) -> tuple:  # sections in order of their newest row: the current protocol first
-        return max(str(r.get("finished_at", "")) for r in sections[key]), key
-    ordered = sorted(sections, key=newest, reverse=True)
-    current = current_sections(ordered)
-    blocks = [("", [k for k in ordered if k in current and k[2] not in APART])]
-    blocks += [(f"# {text}", [k for k in ordered if k in current and k[2] == profile]) for profile, text in APART.items()]
+    ordered = sections(selected)
+    grouped = dict(ordered)
+    keys = [k for k, _ in ordered]
+    current = current_sections(keys)
+    blocks = [("", [k for k in keys if k in current and k[2] not in APART])]
+    blocks += [(f"# {text}", [k for k in keys if k in current and k[2] == profile]) for profile, text in APART.items()]
     blocks.append(("# Archive: earlier protocols. Each section names its protocol (profile, questions per task, "
                    "answer mode); rows there were produced by older code or caps and are never compared with the "
-                   "current tables.", [k for k in ordered if k not in current]))
+                   "current tables.", [k for k in keys if k not in current]))
     if not blocks[0][1]:
         lines += ["_No rows of the current protocol yet: each profile's current section holds the question cap its "
                   "file in `configs/profiles/` declares now; `make bench TASK=all METHOD=all` fills it. Earlier "
                   "protocols are in the archive below._", ""]
-    for title, keys in blocks:
-        if keys and title:
+    for title, ks in blocks:
+        if ks and title:
             lines += [title, ""]
-        for key in keys:
-            lines += render_section(key, sections[key], tester, out.parent / "plots" if plots else None, out.parent)
+        for key in ks:
+            lines += render_section(key, grouped[key], tester, out.parent / "plots" if plots else None, out.parent)
     text = "\n".join(lines + render_reported(reported)).rstrip("\n") + "\n"
     atomic_write_text(out, text)
     return text

@@ -165,7 +165,7 @@ def config_hash(cfg: DictConfig | dict) -> str:
     data = to_container(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
     data = json.loads(json.dumps(data, sort_keys=True, default=str))
     run = dict(data.get("run", {}))
-    for k in ("results_dir", "cache_dir", "force"):
+    for k in ("results_dir", "cache_dir", "force", "train_logger"):
         run.pop(k, None)
     data["run"] = run
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

@@ -2,7 +2,8 @@
 
     run(cfg, data)      data (LampDataModule) -> method.fit(train) -> method.predict(eval) -> Prediction
                         -> official scorer -> CIs -> Outcome          (pure: writes no file)
-    record(outcome)     Outcome -> run folder (config, predictions, golds, samples, diagnostics) + one row
+    record(outcome)     Outcome -> run folder (config, predictions, golds, samples, prompts, diagnostics, the
+                        Lightning training logs of benchmark.contract.trainlog) + one row
 
 The grid calls both; scripts and perf tools call ``run`` alone. The same seed gives the same predictions: every
 run starts from ``seed_everything(cfg.seed)``, and methods draw any randomness from RNGs seeded by the config
@@ -10,6 +11,8 @@ run starts from ``seed_everything(cfg.seed)``, and methods draw any randomness f
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,6 +56,11 @@ class Outcome:
     data: dict[str, Any]                   # the data module's provenance
     config_hash: str = ""
     samples: list[dict[str, Any]] = field(default_factory=list)
+    logs: Any = None                        # TemporaryDirectory of the Lightning training logs; record() keeps them
+
+    @property
+    def log_dir(self) -> Path | None:
+        return Path(self.logs.name) if self.logs is not None else None
 
     @property
     def display(self) -> str:
@@ -83,7 +91,8 @@ def run(cfg: DictConfig, data: LampDataModule | None = None, *, variant: str = "
     lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
     dm = data or prepare_data(cfg)
     store = Store(cfg.run.cache_dir)
-    ctx = Context(cfg, data=dm, store=store)
+    logs = tempfile.TemporaryDirectory(prefix="lamp-bench-logs-")   # removed with the Outcome unless recorded
+    ctx = Context(cfg, data=dm, store=store, log_dir=Path(logs.name))
     method_cls = get_method(method_name)
     method = method_cls(ctx)
     truncated0 = ctx.lm.n_truncated if method_cls.uses_backbone else 0
@@ -122,7 +131,7 @@ def run(cfg: DictConfig, data: LampDataModule | None = None, *, variant: str = "
         timings={"fit_s": fit_s, "predict_s": predict_s, "score_s": score_s, "total_s": time.perf_counter() - t0,
                  "fit_cpu_s": fit_cpu, "predict_cpu_s": predict_cpu},
         cost=cost, diagnostics=dict(method.diagnostics()), loaded=loaded, cache=store.stats(),
-        data=dm.provenance, config_hash=config_hash(cfg))
+        data=dm.provenance, config_hash=config_hash(cfg), logs=logs)
 
 
 def samples_of(outcome: Outcome) -> list[dict[str, Any]]:
@@ -156,6 +165,10 @@ def record(outcome: Outcome, results_dir: Path | str | None = None, git: dict | 
         runs.write_json(run_dir / "golds.json",
                         {"task": spec.name, "golds": [{"id": ex.id, "output": ex.gold} for ex in evals]})
     runs.write_diagnostics(run_dir, outcome.diagnostics)
+    prompts = outcome.prediction.prompts_or([ex.input for ex in evals])
+    runs.write_jsonl(run_dir / "prompts.jsonl", [{"id": ex.id, "prompt": p} for ex, p in zip(evals, prompts)])
+    if outcome.log_dir is not None and any(outcome.log_dir.iterdir()):   # Lightning logs (benchmark.contract.trainlog)
+        shutil.copytree(outcome.log_dir, run_dir / "logs", dirs_exist_ok=True)
 
     t = outcome.timings
     row = {

@@ -31,6 +31,7 @@ from benchmark.data.tasks import spec_from_config, task_names
 from benchmark.runs import provenance as runs
 from benchmark.runs.config import ConfigError, compose, config_hash, method_sweep
 from benchmark.runs.experiment import prepare_data, record, run
+from benchmark.runs.progress import GridProgress
 
 
 def default_profile() -> str:
@@ -60,14 +61,18 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
     print(f"[grid] profile={profile} tasks={','.join(tasks)} runs={len(plan)} commit={git['commit'][:10]} "
           f"source tree={git['source_tree'][:10]}{' (dirty)' if git['dirty'] else ''}", flush=True)
     data_cache: dict[str, object] = {}
+    recorded, limit = _recorded(plan, overrides, profile)
+    grid = GridProgress([(t, m, v) for t, m, v, _ in plan], recorded, profile, limit)
+    log = grid.log
     for i, (task, method, variant, extra) in enumerate(plan, 1):
         tag = f"[{i}/{len(plan)}] {task} {method}{' ' + variant if variant else ''}"
         cfg = None
+        grid.start(i - 1, tag)
         try:
             cfg = compose(task, method, [*overrides, *extra], profile=profile)
             reason = get_method(method).unsupported_reason(spec_from_config(cfg.task))
             if reason:
-                print(f"{tag}: n/a: {reason}", flush=True)
+                log(f"{tag}: n/a: {reason}")
                 continue
             results = Path(cfg.run.results_dir)
             dkey = _data_key(cfg)
@@ -77,29 +82,43 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
             key = (task, method, variant, config_hash(cfg), dm.provenance["digest"], runs.code_key(git))
             if not force and not cfg.run.force and key in runs.finished_keys(results / "runs.jsonl"):
                 skipped += 1
-                print(f"{tag}: finished row exists (same config, data, code) -> skipped; FORCE=1 reruns", flush=True)
+                log(f"{tag}: finished row exists (same config, data, code) -> skipped; FORCE=1 reruns")
                 continue
             t0 = time.perf_counter()
             row = record(run(cfg, dm, variant=variant), results, git)
+            grid.record(row)
             done += 1
-            print(f"{tag}: {_summary(row)} in {time.perf_counter() - t0:.1f}s -> {results / 'runs' / row['run_id']}",
-                  flush=True)
+            log(f"{tag}: {_summary(row)} in {time.perf_counter() - t0:.1f}s -> {results / 'runs' / row['run_id']}")
         except KeyboardInterrupt:
             _record(cfg, task, method, variant, git, "cancelled", "interrupted by the user")
-            print(f"{tag}: cancelled; finished rows are intact", flush=True)
+            grid.close()
+            log(f"{tag}: cancelled; finished rows are intact")
             return 130
         except (ConfigError, LampFormatError) as e:  # bad config or data: the run never started, so no row
             failures.append((tag, str(e)))
-            print(f"{tag}: FAILED ({'config' if isinstance(e, ConfigError) else 'data'}): {e}", flush=True)
+            log(f"{tag}: FAILED ({'config' if isinstance(e, ConfigError) else 'data'}): {e}")
         except Exception as e:  # noqa: BLE001 - the grid goes on; the reason is recorded and printed
             failures.append((tag, f"{type(e).__name__}: {e}"))
             _record(cfg, task, method, variant, git, "failed", f"{type(e).__name__}: {e}",
                     traceback.format_exc(limit=8))
-            print(f"{tag}: FAILED: {type(e).__name__}: {e}", flush=True)
+            log(f"{tag}: FAILED: {type(e).__name__}: {e}")
+        finally:
+            grid.finish()
+    grid.close()
     print(f"[grid] {done} run, {skipped} skipped, {len(failures)} failed", flush=True)
     for tag, why in failures:
         print(f"  failed {tag}: {why}", flush=True)
     return 1 if failures else 0
+
+
+def _recorded(plan, overrides: list[str], profile: str) -> tuple[list[dict], object]:
+    """The rows already in the results dir and the question cap, for the grid's ETA (none if the config fails)."""
+    try:
+        cfg = compose(plan[0][0], plan[0][1], [*overrides, *plan[0][3]], profile=profile)
+        path = Path(cfg.run.results_dir) / "runs.jsonl"
+        return (list(runs.read_rows(path)) if path.exists() else []), cfg.data.limit
+    except Exception:  # noqa: BLE001 - the ETA is a convenience; the run itself reports config errors
+        return [], None
 
 
 def variants(method: str, overrides: list[str]) -> list[tuple[str, list[str]]]:
