@@ -3,7 +3,8 @@ summary in front of LaMP's retrieval prompt with a small k.
 
 Offline, an instruction-tuned LLM (the summariser) reads up to ``history_items`` (K) of the user's history and
 writes a task-aware summary with the task's prompt (``summary_prompt`` in the ``tasks:`` block of
-configs/methods/summary.yaml, the wording OPPU's PAG baseline uses). At inference the summary is placed before LaMP's RAG prompt with ``k`` retrieved items
+configs/methods/summary.yaml, the wording OPPU's PAG baseline uses). At inference the summary is placed before
+LaMP's RAG prompt with ``k`` retrieved items
 (``summary``: k = 1 by default, a quarter of RAG's k = 4, the paper's "75 % less retrieved data";
 ``summary_only``: k = 0, summary + the plain input). No official code exists; the choices below are ours and
 every one is recorded (config, ``summaries.jsonl``, cost columns).

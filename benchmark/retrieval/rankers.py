@@ -2,7 +2,8 @@
 
 Every ranker answers the same question: given one LaMP question (its retrieval query and its user's profile), in
 which order should the profile items be shown? Query and document come from the task spec
-(``spec.retrieval_query(input)``, ``spec.document(item)``, as LaMP's ``prompts/prompts.py``), so no ranker knows a task by name.
+(``spec.retrieval_query(input)``, ``spec.document(item)``, as LaMP's ``prompts/prompts.py``), so no ranker knows a
+task by name.
 
 * ``bm25``: rank_bm25 BM25Okapi semantics, exactly (benchmark/retrieval/bm25.py); per-user corpus, as in LaMP.
 * ``dense``: the shared embedder (pooling and normalisation are the embedder's own, declared in its ``ident``);
