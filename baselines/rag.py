@@ -1,9 +1,10 @@
 """Retrieval-augmented baselines (LaMP, Salemi et al. 2023; the retrieval rows Persona-Plug compares against).
 
-Each method ranks the question's own profile (query and documents from the task spec, as LaMP's ``prompts/prompts.py``), takes
-the ``k`` best items and builds LaMP's prompt under the token budget (benchmark/models/prompts.py: the task input
-stays whole, retrieved items are cut instead and counted in ``cost.n_rag_items_cut``), then asks the shared
-backbone under the run's answer mode. Nothing is trained; rankings and embeddings are cached in the store.
+Each method ranks the question's own profile (query and documents from the task spec, as LaMP's
+``prompts/prompts.py``), takes the ``k`` best items and builds LaMP's prompt under the token budget
+(benchmark/models/prompts.py: the task input stays whole, retrieved items are cut instead and counted in
+``cost.n_rag_items_cut``), then asks the shared backbone under the run's answer mode. Nothing is trained;
+rankings and embeddings are cached in the store.
 
     bm25     rank_bm25 BM25Okapi semantics over whitespace tokens (k1, b, epsilon as LaMP's library defaults)
     dense    the run's embedder (configs/base.yaml ``embedder``): MiniLM here, Contriever or bge by id on a GPU
