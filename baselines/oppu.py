@@ -172,7 +172,7 @@ class OPPU(Method):
                 "n_pairs": stats.n_pairs, "steps": stats.steps,
                 "first_loss": stats.losses[0], "last_loss": stats.losses[-1],
                 "trainable_params": stats.trainable_params, "key": key}
-        meta["adapter_bytes"] = save_adapter(peft, folder, meta)
+        meta["adapter_bytes"] = self.ctx.store.save_dir(namespace, key, lambda tmp: save_adapter(peft, tmp, meta))
         return {"status": "trained", **meta}
 
     # ------------------------------------------------------------------ stage 1
