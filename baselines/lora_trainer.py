@@ -31,6 +31,8 @@ import torch
 from torch.utils.data import DataLoader
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from benchmark.runs.ranks import local_strategy
+
 # attention projections to adapt, by backbone kind; the first set the model has wins
 AUTO_TARGETS: dict[str, tuple[tuple[str, ...], ...]] = {
     "causal": (("q_proj", "v_proj"), ("c_attn",), ("query_key_value",)),
@@ -211,7 +213,8 @@ def train_lora(lm, pairs: Sequence[tuple[str, str]], stage: Any, settings: Any, 
         lm.model.train()          # Lightning keeps the mode it finds; the backbone is loaded in eval mode
         trainer = L.Trainer(max_epochs=epochs, accumulate_grad_batches=accumulate,
                             gradient_clip_val=float(settings.max_grad_norm) or None,
-                            precision=str(settings.precision), accelerator=accelerator, devices=1,
+                            precision=str(settings.precision), accelerator=accelerator,
+                            strategy=local_strategy(lm.device),    # this process's device, under any launcher
                             enable_checkpointing=False, logger=False, enable_model_summary=False,
                             enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1)
         trainer.fit(module, train_dataloaders=loader)

@@ -120,6 +120,7 @@ def select_users(history_sizes: dict[str, int], max_users: int | None) -> list[s
 class OPPU(Method):
     Config: ClassVar[type] = OPPUConfig
     grid_order: ClassVar[int] = 80     # trained methods run after the prompting ones
+    shard_by: ClassVar[str] = "user"   # a rank trains the adapters of the users it owns
 
     def __init__(self, ctx):
         super().__init__(ctx)
@@ -294,6 +295,7 @@ class OPPURag(OPPU):
     The per-user pairs stay retrieval-free (OPPU also prepends items from ``profile[:idx]`` there for 5 tasks)."""
 
     Config: ClassVar[type] = OPPURagConfig
+    caches: ClassVar[tuple[str, ...]] = ("bm25",)
 
     def prompts(self, examples: Sequence[Example]) -> list[str]:
         from benchmark.models.prompts import rag_prompts

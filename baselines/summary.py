@@ -164,6 +164,8 @@ class SummaryAugmented(Method):
 
     grid_order = 30                    # after retrieval, whose BM25 rankings it reuses
     Config = SummaryConfig
+    caches = ("summaries", "bm25")
+    shard_by = "user"                  # a rank writes the summaries of the users it owns
 
     def __init__(self, ctx):
         super().__init__(ctx)

@@ -77,6 +77,7 @@ class PlugConfig(MethodConfig):
 
 class PersonaPlugMethod(Method):
     grid_order = 60                    # trained: after retrieval (whose BM25 cache pplug_rag reuses)
+    caches = ("embeddings",)           # the history table: one embedding per distinct history text
     Config: ClassVar[type] = PlugConfig
     pinned: ClassVar[dict[str, Any]] = {}    # config values that define a variant
 
@@ -170,7 +171,7 @@ class PersonaPlugMethod(Method):
         data = PlugData(table, train=train_items, val=items[len(fit_ex):], cap=c.history_cap,
                         batch_size=c.batch_size, predict_batch_size=c.predict_batch_size, seed=seed)
         module = self.make_module(plug)
-        trainer = make_trainer(c, epochs=self.epochs(), validate=bool(held))
+        trainer = make_trainer(c, epochs=self.epochs(), validate=bool(held), device=self.ctx.lm.device)
         module.train()                 # Lightning keeps the mode it finds: the input encoder trains with dropout on
         L.seed_everything(seed, verbose=False)
         t0 = time.perf_counter()
@@ -202,7 +203,7 @@ class PersonaPlugMethod(Method):
         items = make_items(self.ctx, examples, self.last_prompts, rows, with_targets=False)
         data = PlugData(table, predict=items, cap=self.cfg.history_cap,
                         predict_batch_size=self.cfg.predict_batch_size, seed=self.ctx.seed)
-        make_trainer(self.cfg, predict=True).predict(self.module, datamodule=data, return_predictions=False)
+        make_trainer(self.cfg, predict=True, device=self.ctx.lm.device).predict(self.module, datamodule=data, return_predictions=False)
         preds = self.module.predictions
         missing = [i for i in ids if i not in preds]
         if missing:
@@ -285,6 +286,7 @@ class PPlugRAG(PersonaPlugMethod):
     """Persona-Plug with LaMP's retrieval-augmented prompt (benchmark/models/prompts.py) in training and prediction."""
     Config = RagPlugConfig
     pinned = {"mode": "attention", "use_instruction": True, "use_user": True}
+    caches = ("embeddings", "bm25")
 
     def ranker(self):
         from benchmark.retrieval.rankers import make_ranker

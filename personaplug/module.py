@@ -14,8 +14,9 @@ Checkpoint rule: ``select="last"`` evaluates the weights after the last optimize
 evaluates the final model). ``select="dev_loss"`` computes the loss on a held-out slice of the *training* users
 after every epoch and keeps the trainable state of the best epoch. Only trainable parameters are kept.
 
-Prediction goes through ``Trainer.predict``: each rank answers its shard with ``lm.answer`` (the run's answer
-mode), then the (id, raw, final) triples are gathered to every rank and de-duplicated by example id.
+Prediction goes through ``Trainer.predict`` on this process's device over the questions it is given, answering
+with ``lm.answer`` (the run's answer mode). Under a launcher the run has already split the questions over the
+ranks and gathers the answers itself (benchmark/runs/ranks.py): the module neither shards nor gathers.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.distributed as dist
 from torchmetrics import MeanMetric
 
 from personaplug.model import PersonaPlug
@@ -49,17 +49,24 @@ def resolve_precision(precision: str) -> str:
     return str(precision)
 
 
-def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, validate: bool = False) -> L.Trainer:
-    """A Lightning Trainer from the method config (accelerator, devices, strategy, precision, epochs/steps)."""
+def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, validate: bool = False,
+                 device: torch.device | None = None) -> L.Trainer:
+    """A Lightning Trainer from the method config (accelerator, devices, strategy, precision, epochs/steps).
+
+    Under a launcher (benchmark/runs/ranks.py) the Trainer stays on this rank's ``device``: the run fits on rank 0
+    and splits prediction over the ranks itself, so ``method.devices``/``strategy`` apply to lone processes only."""
+    from benchmark.runs.ranks import current, local_strategy
     kw: dict[str, Any] = {}
+    place: dict[str, Any] = dict(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy)
+    if current().distributed and device is not None:
+        place = dict(strategy=local_strategy(device))
     if not predict:
         kw = dict(max_epochs=int(cfg.epochs if epochs is None else epochs), max_steps=int(cfg.max_steps),
                   accumulate_grad_batches=int(cfg.accumulate_grad_batches), gradient_clip_val=float(cfg.grad_clip),
                   limit_val_batches=1.0 if validate else 0, num_sanity_val_steps=0)
-    return L.Trainer(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
-                     precision=resolve_precision(cfg.precision), logger=False, enable_checkpointing=False,
+    return L.Trainer(**place, precision=resolve_precision(cfg.precision), logger=False, enable_checkpointing=False,
                      enable_model_summary=False, enable_progress_bar=bool(cfg.progress_bar),
-                     use_distributed_sampler=not predict, **kw)
+                     use_distributed_sampler=not predict and not current().distributed, **kw)
 
 
 class PlugModule(L.LightningModule):
@@ -149,16 +156,4 @@ class PlugModule(L.LightningModule):
         return batch["ids"]
 
     def on_predict_epoch_end(self) -> None:
-        """Gather every rank's (id, raw, final) and drop the padding duplicates by id."""
-        rows = self._local
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            parts: list[Any] = [None] * dist.get_world_size()
-            dist.all_gather_object(parts, rows)
-            rows = [r for part in parts for r in part]
-        out: dict[str, tuple[str, str]] = {}
-        for qid, raw, final in rows:
-            if qid in out and out[qid] != (raw, final):
-                raise RuntimeError(f"personaplug/module.py: example {qid!r} predicted twice with different "
-                                   f"outputs {out[qid]} vs {(raw, final)}")
-            out[qid] = (raw, final)
-        self.predictions = out
+        self.predictions = {qid: (raw, final) for qid, raw, final in self._local}

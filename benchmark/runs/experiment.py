@@ -4,6 +4,9 @@
 
 The same seed gives the same predictions: every run starts from ``seed_everything(cfg.seed)``, and methods draw
 any randomness from RNGs seeded by the config (never from global state left by an earlier run).
+
+Under a launcher (torchrun, srun) every rank runs this same function: fit on rank 0 first, prediction split over
+the ranks and gathered on rank 0, which alone scores and records (benchmark/runs/ranks.py).
 """
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from benchmark.contract.prediction import Prediction
 from benchmark.runs import provenance as runs
+from benchmark.runs.ranks import current as current_ranks
 from benchmark.runs.config import config_hash, save_resolved, to_container
 from benchmark.contract.context import Context
 from benchmark.cache.store import Store
@@ -61,27 +66,33 @@ def execute(cfg: DictConfig, *, variant: str = "", data=None, git: dict | None =
     lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
     dm = data or prepare_data(cfg)
-    run_id = runs.make_run_id(spec.name, display, chash)
+    ranks = current_ranks()
+    run_id = ranks.broadcast(runs.make_run_id(spec.name, display, chash))
     run_dir = results / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_resolved(cfg, run_dir / "config.yaml")
+    own_dir = run_dir if ranks.is_zero else run_dir / f"rank{ranks.rank}"    # other ranks: their method's files
+    own_dir.mkdir(parents=True, exist_ok=True)
+    if ranks.is_zero:
+        save_resolved(cfg, run_dir / "config.yaml")
     store = Store(cfg.run.cache_dir)
-    ctx = Context(cfg, data=dm, store=store, run_dir=run_dir)
+    ctx = Context(cfg, data=dm, store=store, run_dir=own_dir)
     method_cls = get_method(method_name)
     method = method_cls(ctx)
     truncated0 = ctx.lm.n_truncated if method_cls.uses_backbone else 0
 
     train, evals = list(dm.train_examples), list(dm.eval_examples)
     t_fit = time.perf_counter()
-    method.fit(train)
+    ranks.zero_first(lambda: method.fit(train))
     fit_s = time.perf_counter() - t_fit
     t_pred = time.perf_counter()
-    outputs = method.predict(evals)
+    pred = ranks.predict(lambda share: _prediction(method, share), evals, by=method_cls.shard_by)
     predict_s = time.perf_counter() - t_pred
+    if pred is None:                                  # not rank 0: rank 0 scores and records
+        return RunOutcome({}, run_dir)
+    outputs = pred.outputs
     if len(outputs) != len(evals):
         raise RuntimeError(f"{method_name}.predict returned {len(outputs)} outputs for {len(evals)} examples")
-    raw = getattr(method, "last_raw", None) or outputs
-    prompts = getattr(method, "last_prompts", None) or [ex.input for ex in evals]
+    raw = pred.raw_or_outputs()
+    prompts = pred.prompts_or([ex.input for ex in evals])
 
     t_score = time.perf_counter()
     has_gold = all(ex.gold is not None for ex in evals)
@@ -121,6 +132,7 @@ def execute(cfg: DictConfig, *, variant: str = "", data=None, git: dict | None =
         "config_hash": chash, "config": to_container(cfg), "git": git,
         "packages": runs.package_versions(), "host": runs.host_info(),
         "backbone": loaded.get("backbone"), "embedder": loaded.get("embedder"), "seed": int(cfg.seed),
+        "ranks": ranks.world,
         "timings": {"fit_s": round(fit_s, 3), "predict_s": round(predict_s, 3), "score_s": round(score_s, 3),
                     "total_s": round(total_s, 3),
                     "eval_s_per_1k": round(1000 * predict_s / max(len(evals), 1), 3)},
@@ -130,6 +142,15 @@ def execute(cfg: DictConfig, *, variant: str = "", data=None, git: dict | None =
     runs.write_json(run_dir / "row.json", row)
     runs.append_row(results / "runs.jsonl", row)
     return RunOutcome(row, run_dir, samples)
+
+
+def _prediction(method, examples: list) -> Prediction:
+    """``method.predict`` as a Prediction (methods that still return strings leave raw/prompts on the method)."""
+    out = method.predict(examples)
+    if isinstance(out, Prediction):
+        return out
+    raw, prompts = getattr(method, "last_raw", None), getattr(method, "last_prompts", None)
+    return Prediction(list(out), raw=list(raw) if raw else None, prompts=list(prompts) if prompts else None)
 
 
 def data_block(prov: dict[str, Any]) -> dict[str, Any]:

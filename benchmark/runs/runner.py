@@ -9,10 +9,18 @@
   grid goes on; the exit code is 1 if anything failed. Ctrl-C records the run in progress as "cancelled" and
   stops (exit 130); finished rows are never touched.
 * Profile: ``cpu`` where no GPU is found, ``paper`` where one is, unless --profile/profile= says otherwise.
+* Shards: ``--shard i/n`` (or, in a SLURM job array, ``SLURM_ARRAY_TASK_ID``/``SLURM_ARRAY_TASK_COUNT``) runs a
+  deterministic share of the plan (:func:`shard_plan`): n processes or array tasks together run every run once.
+  Runs of one task whose methods share a store cache (``Method.caches``: BM25 rankings, embeddings, summaries)
+  stay in one shard, in grid order, so no cache entry is computed by two shards. All shards may append to the
+  same results/runs.jsonl (appends are locked).
+* Devices: under a launcher (torchrun, srun) each run's questions are split over the ranks
+  (benchmark/runs/ranks.py); rank 0 alone prints, writes run folders and appends rows.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -46,16 +54,74 @@ def expand_methods(arg: str) -> list[str]:
     return sorted(names, key=lambda n: (getattr(get_method(n), "grid_order", 50), n))
 
 
-def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, profile: str, force: bool = False) -> int:
+def parse_shard(arg: str | None, env: dict[str, str] | None = None) -> tuple[int, int]:
+    """``"i/n"`` (0 <= i < n) -> (i, n); without it, a SLURM job array's task (its id relative to the lowest id of
+    the array) and count; else (0, 1)."""
+    env = os.environ if env is None else env
+    if arg:
+        try:
+            i, n = (int(x) for x in arg.split("/"))
+        except ValueError:
+            raise ValueError(f"--shard must be i/n with integers, e.g. 0/4; got {arg!r}") from None
+    elif "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+        i = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", 0))
+        n = int(env["SLURM_ARRAY_TASK_COUNT"])
+    else:
+        return 0, 1
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"shard {i}/{n}: need 0 <= i < n (i counts from 0)")
+    return i, n
+
+
+def shard_plan(plan: list[tuple], index: int, count: int) -> list[tuple]:
+    """Shard ``index`` of ``count`` of a grid plan of (task, method, variant, overrides), in plan order.
+
+    Units: the runs of one task whose methods share a cache name are one unit (transitively); every other run is
+    a unit of its own. Units go, largest first (ties: earlier in the plan), to the shard with the fewest runs so
+    far (ties: the lowest index): the same plan and count give every process the same split."""
+    from benchmark.contract.registry import get_method
+    if count == 1:
+        return list(plan)
+    unit_of: list[int] = list(range(len(plan)))
+
+    def root(i: int) -> int:
+        while unit_of[i] != i:
+            i = unit_of[i]
+        return i
+    first: dict[tuple[str, str], int] = {}
+    for i, (task, method, *_rest) in enumerate(plan):
+        for name in getattr(get_method(method), "caches", ()):
+            j = first.setdefault((task, name), i)
+            unit_of[root(i)] = root(j)
+    units: dict[int, list[int]] = {}
+    for i in range(len(plan)):
+        units.setdefault(root(i), []).append(i)
+    load, mine = [0] * count, []
+    for members in sorted(units.values(), key=lambda m: (-len(m), m[0])):
+        target = min(range(count), key=lambda s: (load[s], s))
+        load[target] += len(members)
+        if target == index:
+            mine += members
+    return [plan[i] for i in sorted(mine)]
+
+
+def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, profile: str, force: bool = False,
+             shard: tuple[int, int] = (0, 1)) -> int:
     from benchmark.contract.registry import get_method
     from benchmark.runs.experiment import execute, prepare_data
     from benchmark.data.tasks import spec_from_config
 
-    git = runs.git_state()
+    from benchmark.runs.ranks import current as current_ranks
+
+    ranks = current_ranks()                   # under a launcher every rank walks the same plan; rank 0 speaks
+    say = print if ranks.is_zero else (lambda *a, **k: None)
+    git = ranks.broadcast(runs.git_state())
     failures, done, skipped = [], 0, 0
     plan = [(t, m, label, extra) for t in tasks for m in methods for label, extra in variants(m, overrides)]
-    print(f"[grid] profile={profile} tasks={','.join(tasks)} runs={len(plan)} commit={git['commit'][:10]}"
-          f"{' (dirty)' if git['dirty'] else ''}", flush=True)
+    n_all, plan = len(plan), shard_plan(plan, *shard)
+    share = f" shard={shard[0]}/{shard[1]} ({len(plan)} of {n_all})" if shard[1] > 1 else ""
+    say(f"[grid] profile={profile} tasks={','.join(tasks)} runs={len(plan)}{share} commit={git['commit'][:10]}"
+        f"{' (dirty)' if git['dirty'] else ''}", flush=True)
     data_cache: dict[str, object] = {}
     for i, (task, method, variant, extra) in enumerate(plan, 1):
         tag = f"[{i}/{len(plan)}] {task} {method}{' ' + variant if variant else ''}"
@@ -64,7 +130,7 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
             cfg = compose(task, method, [*overrides, *extra], profile=profile)
             reason = get_method(method).unsupported_reason(spec_from_config(cfg.task))
             if reason:
-                print(f"{tag}: n/a: {reason}", flush=True)
+                say(f"{tag}: n/a: {reason}", flush=True)
                 continue
             results = Path(cfg.run.results_dir)
             dkey = _data_key(cfg)
@@ -72,29 +138,32 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
                 data_cache[dkey] = prepare_data(cfg)
             dm = data_cache[dkey]
             key = (task, method, variant, config_hash(cfg), dm.provenance["digest"], git["commit"])
-            if not force and not cfg.run.force and key in runs.finished_keys(results / "runs.jsonl"):
+            done_before = key in runs.finished_keys(results / "runs.jsonl") if ranks.is_zero else None
+            if not force and not cfg.run.force and ranks.broadcast(done_before):
                 skipped += 1
-                print(f"{tag}: finished row exists (same config, data, commit) -> skipped; FORCE=1 reruns", flush=True)
+                say(f"{tag}: finished row exists (same config, data, commit) -> skipped; FORCE=1 reruns", flush=True)
                 continue
             t0 = time.perf_counter()
             out = execute(cfg, variant=variant, data=dm, git=git, results_dir=results)
             done += 1
-            print(f"{tag}: {_summary(out.row)} in {time.perf_counter() - t0:.1f}s -> {out.run_dir}", flush=True)
+            say(f"{tag}: {_summary(out.row)} in {time.perf_counter() - t0:.1f}s -> {out.run_dir}", flush=True)
         except KeyboardInterrupt:
-            _record(cfg, task, method, variant, git, "cancelled", "interrupted by the user")
-            print(f"{tag}: cancelled; finished rows are intact", flush=True)
+            if ranks.is_zero:
+                _record(cfg, task, method, variant, git, "cancelled", "interrupted by the user")
+            say(f"{tag}: cancelled; finished rows are intact", flush=True)
             return 130
         except ConfigError as e:
             failures.append((tag, str(e)))
-            print(f"{tag}: FAILED (config): {e}", flush=True)
+            say(f"{tag}: FAILED (config): {e}", flush=True)
         except Exception as e:  # noqa: BLE001 - the grid goes on; the reason is recorded and printed
             failures.append((tag, f"{type(e).__name__}: {e}"))
-            _record(cfg, task, method, variant, git, "failed", f"{type(e).__name__}: {e}",
-                    traceback.format_exc(limit=8))
-            print(f"{tag}: FAILED: {type(e).__name__}: {e}", flush=True)
-    print(f"[grid] {done} run, {skipped} skipped, {len(failures)} failed", flush=True)
+            if ranks.is_zero:
+                _record(cfg, task, method, variant, git, "failed", f"{type(e).__name__}: {e}",
+                        traceback.format_exc(limit=8))
+            say(f"{tag}: FAILED: {type(e).__name__}: {e}", flush=True)
+    say(f"[grid] {done} run, {skipped} skipped, {len(failures)} failed", flush=True)
     for tag, why in failures:
-        print(f"  failed {tag}: {why}", flush=True)
+        say(f"  failed {tag}: {why}", flush=True)
     return 1 if failures else 0
 
 
@@ -141,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="auto | mini | official | synthetic | <path> (sets data.source)")
     ap.add_argument("--profile", default=None, help="cpu | paper | test (default: cpu without a GPU, else paper)")
     ap.add_argument("--force", action="store_true", help="rerun even when a finished row exists")
+    ap.add_argument("--shard", default=None, help="i/n: run the i-th of n deterministic shares of the grid "
+                    "(default: SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT in a job array, else everything)")
     ap.add_argument("overrides", nargs="*", help="config overrides key=value (e.g. data.limit=20 method.k=4)")
     a = ap.parse_args(argv)
     overrides = list(a.overrides) + ([f"data.source={a.data}"] if a.data else [])
@@ -148,11 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         or default_profile()
     overrides = [o for o in overrides if not o.startswith("profile=")]
     try:
+        shard = parse_shard(a.shard)
         tasks, methods = expand_tasks(a.tasks, overrides, profile), expand_methods(a.methods)
     except (KeyError, ConfigError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return run_grid(tasks, methods, overrides, profile=profile, force=a.force)
+    return run_grid(tasks, methods, overrides, profile=profile, force=a.force, shard=shard)
 
 
 if __name__ == "__main__":
