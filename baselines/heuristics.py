@@ -38,6 +38,7 @@ from statistics import median
 from typing import Any, ClassVar, Hashable, Sequence
 
 from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.prediction import Prediction
 from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
 from benchmark.data.tasks import TaskSpec, word_count
@@ -197,7 +198,7 @@ class ReferenceMethod(Method):
         """Own answers for a batch (override to batch work across questions)."""
         return [self.answer(ex) for ex in examples]
 
-    def predict(self, examples: Sequence[Example]) -> list[str]:
+    def predict(self, examples: Sequence[Example]) -> Prediction:
         final = []
         for ex, own in zip(examples, self.answers(examples)):
             if own is None:
@@ -205,8 +206,7 @@ class ReferenceMethod(Method):
                 own = self.global_answer(ex)
             final.append(own)
         self.n_predicted += len(final)
-        self.last_raw = final
-        return final
+        return Prediction(final)
 
     def rules(self) -> dict[str, Any]:
         """The rules and fitted statistics behind the predictions (text and values, for the row)."""
@@ -226,11 +226,10 @@ class ReferenceMethod(Method):
 class GlobalMajority(ReferenceMethod):
     """Everyone gets the global answer (it is never a fallback here, so n_fallback_global stays 0)."""
 
-    def predict(self, examples: Sequence[Example]) -> list[str]:
+    def predict(self, examples: Sequence[Example]) -> Prediction:
         final = [self.global_answer(ex) for ex in examples]
         self.n_predicted += len(final)
-        self.last_raw = final
-        return final
+        return Prediction(final)
 
 
 @dataclass

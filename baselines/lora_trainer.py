@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from benchmark.runs.ranks import local_strategy
+from benchmark.models.devices import local_strategy
 
 # attention projections to adapt, by backbone kind; the first set the model has wins
 AUTO_TARGETS: dict[str, tuple[tuple[str, ...], ...]] = {

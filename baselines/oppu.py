@@ -51,6 +51,7 @@ from typing import Any, ClassVar, Optional, Sequence
 from omegaconf import OmegaConf
 
 from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.prediction import Prediction
 from baselines.lora_trainer import FORMAT as TRAINER_FORMAT
 from baselines.lora_trainer import (LoraStage, TrainSettings, adapter_state, attach_lora, is_saved, load_state,
                                     read_adapter, save_adapter, train_lora, trainable_params)
@@ -133,8 +134,6 @@ class OPPU(Method):
         self.users: dict[str, dict[str, Any]] = {}        # user key -> adapter record (status, key, meta)
         self.without_adapter: dict[str, str] = {}         # user key -> reason
         self.n_fallback_examples = 0
-        self.last_raw: list[str] = []
-        self.last_prompts: list[str] = []
 
     # ------------------------------------------------------------------ hooks
     def prompts(self, examples: Sequence[Example]) -> list[str]:
@@ -202,7 +201,7 @@ class OPPU(Method):
         self.task_lm = TaskLM(self.lm, self.ctx.spec, self.ctx.lm.decoding)
 
     # ------------------------------------------------------------------ stage 2 + answers
-    def predict(self, examples: Sequence[Example]) -> list[str]:
+    def predict(self, examples: Sequence[Example]) -> Prediction:
         if self.peft is None:
             raise RuntimeError(f"baselines/oppu.py: {self.name}.predict called before fit (stage 1 builds the model)")
         by_user: dict[str, list[int]] = {}
@@ -219,7 +218,7 @@ class OPPU(Method):
             raise RuntimeError(f"baselines/oppu.py: {len(self.without_adapter)} evaluated user(s) have no adapter "
                                f"(e.g. {next(iter(self.without_adapter.items()))}) and method.fallback=error")
 
-        prompts = self.last_prompts = self.prompts(examples)
+        prompts = self.prompts(examples)
         raw, final = [""] * len(examples), [""] * len(examples)
         user_ns = "oppu_user_adapters"
         bar = self.ctx.progress(chosen, total=len(chosen), desc=f"{self.name}: per-user LoRA")
@@ -235,23 +234,18 @@ class OPPU(Method):
             with self.peft.disable_adapter():
                 self._answer(rest, prompts, raw, final)
             self.n_fallback_examples = len(rest)
-        self._write_user_log()
-        self.last_raw = raw
-        return final
+        return Prediction(final, raw=raw, prompts=prompts)
 
     def _answer(self, idx: list[int], prompts: list[str], raw: list[str], final: list[str]) -> None:
         r, f = self.task_lm.answer([prompts[i] for i in idx])
         for i, a, b in zip(idx, r, f):
             raw[i], final[i] = a, b
 
-    def _write_user_log(self) -> None:
-        """``<run dir>/oppu_users.jsonl``: one line per evaluated user (adapter key, status, time, size)."""
-        if self.ctx.run_dir is None:
-            return
-        from benchmark.runs.provenance import write_jsonl
+    def diagnostics(self) -> dict[str, Any]:
+        """``oppu_users.jsonl``: one line per evaluated user (adapter key, status, time, size)."""
         rows = [{"user": u, **rec} for u, rec in self.users.items()]
         rows += [{"user": u, "status": "no adapter", "reason": why} for u, why in self.without_adapter.items()]
-        write_jsonl(self.ctx.run_dir / "oppu_users.jsonl", rows)
+        return {"oppu_users.jsonl": rows}
 
     # ------------------------------------------------------------------ cost
     def cost(self) -> dict[str, Any]:

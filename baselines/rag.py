@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
 from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.prediction import Prediction
 from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
 from benchmark.models.prompts import rag_prompts
@@ -52,13 +53,13 @@ class RagMethod(Method):
     def ranker(self) -> Ranker:
         return make_ranker(self.retriever, self.ctx, **self.ranker_options())
 
-    def predict(self, examples: Sequence[Example]) -> list[str]:
+    def predict(self, examples: Sequence[Example]) -> Prediction:
         k = int(self.cfg.k)
         if k < 1:
             raise ValueError(f"configs/methods/{self.name}.yaml: method.k must be >= 1, got {k}")
-        self.last_prompts = rag_prompts(self.ctx, examples, self.ranker(), k)
-        self.last_raw, final = self.ctx.lm.answer(self.last_prompts)
-        return final
+        prompts = rag_prompts(self.ctx, examples, self.ranker(), k)
+        raw, final = self.ctx.lm.answer(prompts)
+        return Prediction(final, raw=raw, prompts=prompts)
 
     def cost(self) -> dict[str, Any]:
         return {"trainable_params": 0, "stored_bytes_per_user": 0, "retriever": self.retriever, "k": int(self.cfg.k)}

@@ -29,11 +29,10 @@ or dropped (the example then gets exactly the plain RAG prompt), and a RAG promp
 as the LanguageModel cuts any prompt. Both events are counted in cost().
 
 Summaries are cached in ``ctx.store`` (namespace ``summaries``) under a content key of (summariser identity,
-prompt text, item ids, decoding), and written to ``<run_dir>/summaries.jsonl`` for reviewers.
+prompt text, item ids, decoding), and returned by ``diagnostics()`` as ``summaries.jsonl`` for reviewers.
 """
 from __future__ import annotations
 
-import json
 import string
 import time
 from collections.abc import Callable, Sequence
@@ -44,11 +43,12 @@ from typing import Any, Optional
 from omegaconf import OmegaConf
 
 from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.prediction import Prediction
 from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
 from benchmark.models.prompts import TokenCounter, build_rag_prompt
 from benchmark.retrieval.rankers import random_rank, recency_rank, retrieve_top_k
-from benchmark.cache.store import atomic_write_text, content_key, text_key
+from benchmark.cache.store import content_key, text_key
 from benchmark.data.tasks import TaskSpec, render
 
 NAMESPACE = "summaries"
@@ -179,8 +179,6 @@ class SummaryAugmented(Method):
         self.cpu_seconds: list[float] = []      # the same in process CPU seconds (all threads): load-independent
         self.hits = self.misses = self.n_cut = self.n_dropped = 0
         self.records: dict[str, dict[str, Any]] = {}  # cache key -> summaries.jsonl row
-        self.last_raw: list[str] = []
-        self.last_prompts: list[str] = []
 
     # ------------------------------------------------------------------ the summariser
     @cached_property
@@ -238,7 +236,6 @@ class SummaryAugmented(Method):
                                      "example_ids": job.example_ids, "selection": self.cfg.selection,
                                      "cached": job.cached, "prompt_sha256": text_key(job.prompt),
                                      "summarizer": lm.ident.get("id")}
-        self._save_jsonl()
         return [jobs[j].summary for j in index]
 
     def _write(self, jobs: list[Job]) -> None:
@@ -255,12 +252,6 @@ class SummaryAugmented(Method):
             self.misses += 1
             self.seconds.append(wall)
             self.cpu_seconds.append(cpu)
-
-    def _save_jsonl(self) -> None:
-        if self.ctx.run_dir is None:
-            return
-        lines = [json.dumps(r, ensure_ascii=False, sort_keys=True) for r in self.records.values()]
-        atomic_write_text(self.ctx.run_dir / "summaries.jsonl", "".join(line + "\n" for line in lines))
 
     # ------------------------------------------------------------------ the final prompt
     def compose_prompt(self, ex: Example, summary: str, items: Sequence[dict[str, Any]]) -> str:
@@ -299,10 +290,14 @@ class SummaryAugmented(Method):
         return [self.compose_prompt(ex, s, items)
                 for ex, s, items in zip(examples, summaries, self.retrieve(examples))]
 
-    def predict(self, examples: Sequence[Example]) -> list[str]:
-        self.last_prompts = self.build_prompts(examples)
-        self.last_raw, final = self.ctx.lm.answer(self.last_prompts)
-        return final
+    def predict(self, examples: Sequence[Example]) -> Prediction:
+        prompts = self.build_prompts(examples)
+        raw, final = self.ctx.lm.answer(prompts)
+        return Prediction(final, raw=raw, prompts=prompts)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """``summaries.jsonl``: every summary the run used (user, item ids, text, cached or written), for reviewers."""
+        return {"summaries.jsonl": [dict(sorted(r.items())) for r in self.records.values()]}
 
     def cost(self) -> dict[str, Any]:
         sizes = [len(r["summary"].encode()) for r in self.records.values()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from benchmark.contract.method import Method
+from benchmark.contract.prediction import Prediction
 from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
 
@@ -15,6 +16,6 @@ from benchmark.data.example import Example
 @register_method("zeroshot")
 class ZeroShot(Method):
     grid_order = 15
-    def predict(self, examples: Sequence[Example]) -> list[str]:
-        self.last_raw, final = self.ctx.lm.answer([ex.input for ex in examples])
-        return final
+    def predict(self, examples: Sequence[Example]) -> Prediction:
+        raw, final = self.ctx.lm.answer([ex.input for ex in examples])
+        return Prediction(final, raw=raw)

@@ -13,7 +13,7 @@ One class does the work (:class:`PersonaPlugMethod`); the variants differ only i
 ``fit(train)`` trains one shared plug on the training questions (each with its own profile as history, as in the
 official code); the trainable state is cached in the store under a content key (backbone, embedder, task spec,
 training data, method config, seed), so a rerun with the same inputs skips training. ``predict`` returns final
-answers through ``ctx.lm.answer(prompts, prefix=soft_tokens)`` (the run's answer mode) and sets ``last_raw``.
+answers through ``ctx.lm.answer(prompts, prefix=soft_tokens)`` (the run's answer mode) in a ``Prediction``.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import lightning as L
 from omegaconf import OmegaConf
 
 from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.prediction import Prediction
 from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
 from benchmark.cache.store import content_key
@@ -89,8 +90,6 @@ class PersonaPlugMethod(Method):
                                  f"got {self.cfg[key]!r} (use another method for that variant)")
         self.module: PlugModule | None = None
         self.info: dict[str, Any] = {}
-        self.last_raw: list[str] = []
-        self.last_prompts: list[str] = []
 
     # ------------------------------------------------------------------ pieces
     def prompts(self, examples: Sequence[Example]) -> list[str]:
@@ -188,7 +187,7 @@ class PersonaPlugMethod(Method):
         return {"state": state, "info": info}, trainer.is_global_zero
 
     # ------------------------------------------------------------------ predict
-    def predict(self, examples: Sequence[Example]) -> list[str]:
+    def predict(self, examples: Sequence[Example]) -> Prediction:
         if self.module is None:
             raise RuntimeError(f"personaplug/methods.py: {self.name}.predict called before fit")
         ids = [ex.id for ex in examples]
@@ -196,11 +195,10 @@ class PersonaPlugMethod(Method):
             dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
             raise ValueError(f"personaplug/methods.py: duplicate example ids {dup}: predictions are joined by id")
         if not examples:
-            self.last_raw = []
-            return []
+            return Prediction([])
         table, rows = history_table(self.ctx, examples)                                # [N, De]
-        self.last_prompts = self.prompts(examples)
-        items = make_items(self.ctx, examples, self.last_prompts, rows, with_targets=False)
+        prompts = self.prompts(examples)
+        items = make_items(self.ctx, examples, prompts, rows, with_targets=False)
         data = PlugData(table, predict=items, cap=self.cfg.history_cap,
                         predict_batch_size=self.cfg.predict_batch_size, seed=self.ctx.seed)
         make_trainer(self.cfg, predict=True, device=self.ctx.lm.device).predict(self.module, datamodule=data, return_predictions=False)
@@ -208,8 +206,7 @@ class PersonaPlugMethod(Method):
         missing = [i for i in ids if i not in preds]
         if missing:
             raise RuntimeError(f"personaplug/methods.py: no prediction for example ids {missing[:5]}")
-        self.last_raw = [preds[i][0] for i in ids]
-        return [preds[i][1] for i in ids]
+        return Prediction([preds[i][1] for i in ids], raw=[preds[i][0] for i in ids], prompts=prompts)
 
     def soft_tokens(self, examples: Sequence[Example]):
         """The soft tokens ``[N, P, L]`` of these examples (inspection and tests)."""

@@ -27,6 +27,7 @@ import lightning as L
 import torch
 from torchmetrics import MeanMetric
 
+from benchmark.models.devices import launched, local_strategy
 from personaplug.model import PersonaPlug
 
 
@@ -53,12 +54,14 @@ def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, 
                  device: torch.device | None = None) -> L.Trainer:
     """A Lightning Trainer from the method config (accelerator, devices, strategy, precision, epochs/steps).
 
-    Under a launcher (benchmark/runs/ranks.py) the Trainer stays on this rank's ``device``: the run fits on rank 0
-    and splits prediction over the ranks itself, so ``method.devices``/``strategy`` apply to lone processes only."""
-    from benchmark.runs.ranks import current, local_strategy
+    The Trainer stays on one device (``method.devices`` must be 1); under a launcher, on this rank's ``device``: the
+    run fits on rank 0 and splits prediction over the ranks itself (benchmark/runs/ranks.py)."""
+    if str(cfg.devices) not in ("1", "auto"):
+        raise ValueError(f"personaplug: method.devices={cfg.devices}: a Trainer would start copies of the whole "
+                         f"command; launch the run with torchrun or srun instead (docs/scaling.md)")
     kw: dict[str, Any] = {}
-    place: dict[str, Any] = dict(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy)
-    if current().distributed and device is not None:
+    place: dict[str, Any] = dict(accelerator=cfg.accelerator, devices=1, strategy=cfg.strategy)
+    if launched() and device is not None:
         place = dict(strategy=local_strategy(device))
     if not predict:
         kw = dict(max_epochs=int(cfg.epochs if epochs is None else epochs), max_steps=int(cfg.max_steps),
@@ -66,7 +69,7 @@ def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, 
                   limit_val_batches=1.0 if validate else 0, num_sanity_val_steps=0)
     return L.Trainer(**place, precision=resolve_precision(cfg.precision), logger=False, enable_checkpointing=False,
                      enable_model_summary=False, enable_progress_bar=bool(cfg.progress_bar),
-                     use_distributed_sampler=not predict and not current().distributed, **kw)
+                     use_distributed_sampler=not predict and not launched(), **kw)
 
 
 class PlugModule(L.LightningModule):

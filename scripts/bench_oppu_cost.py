@@ -16,25 +16,10 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def run_once(cfg, dm, method_name: str) -> tuple[list[str], dict, float, float]:
-    from benchmark.contract.registry import get_method
-    from benchmark.contract.context import Context
-    from benchmark.cache.store import Store
-
-    ctx = Context(cfg, data=dm, store=Store(cfg.run.cache_dir))
-    method = get_method(method_name)(ctx)
-    t0 = time.perf_counter()
-    method.fit(dm.train_examples)
-    t1 = time.perf_counter()
-    out = method.predict(dm.eval_examples)
-    return out, method.cost(), t1 - t0, time.perf_counter() - t1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,32 +32,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args(argv)
 
-    from benchmark.scoring import metrics
     from benchmark.runs.config import compose
-    from benchmark.runs.experiment import prepare_data
-    from benchmark.data.tasks import spec_from_config
+    from benchmark.runs.experiment import prepare_data, run
 
     with tempfile.TemporaryDirectory(prefix="oppu_cost_") as tmp:
         overrides = ["data.source=mini", f"data.limit={a.users}", f"run.cache_dir={tmp}", *a.overrides]
         cfg = compose(a.task, a.method, overrides, profile="cpu")
-        spec = spec_from_config(cfg.task)
         dm = prepare_data(cfg)
-        golds = [ex.gold for ex in dm.eval_examples]
-        report: dict = {"task": a.task, "method": a.method, "n_eval": len(golds), "n_train": len(dm.train_examples),
+        report: dict = {"task": a.task, "method": a.method, "n_eval": len(dm.eval_examples),
+                        "n_train": len(dm.train_examples),
                         "threads": int(cfg.backbone.threads), "answer_mode": str(cfg.decoding.answer_mode)}
-        out, cost, fit_s, pred_s = run_once(cfg, dm, a.method)
-        report.update(fit_s=round(fit_s, 1), predict_s=round(pred_s, 1), cost=cost,
-                      metrics=metrics.score(spec, out, golds).aggregates)
+        first = run(cfg, dm)
+        report.update(fit_s=round(first.timings["fit_s"], 1), predict_s=round(first.timings["predict_s"], 1),
+                      cost=first.cost, metrics=first.aggregates)
         print(json.dumps({"first_pass": report}, default=str), flush=True)   # kept if a later phase fails
         if not a.no_resume:
-            out2, cost2, fit2, pred2 = run_once(cfg, dm, a.method)
-            report["resume"] = {"fit_s": round(fit2, 1), "predict_s": round(pred2, 1), "same_outputs": out2 == out,
-                                "n_users_trained": cost2["n_users_trained"],
-                                "n_users_resumed": cost2["n_users_resumed"]}
+            again = run(cfg, dm)
+            report["resume"] = {"fit_s": round(again.timings["fit_s"], 1),
+                                "predict_s": round(again.timings["predict_s"], 1),
+                                "same_outputs": again.prediction.outputs == first.prediction.outputs,
+                                "n_users_trained": again.cost["n_users_trained"],
+                                "n_users_resumed": again.cost["n_users_resumed"]}
         if a.zeroshot:
-            zcfg = compose(a.task, "zeroshot", overrides, profile="cpu")
-            zout, _, _, zpred = run_once(zcfg, dm, "zeroshot")
-            report["zeroshot"] = {"predict_s": round(zpred, 1), "metrics": metrics.score(spec, zout, golds).aggregates}
+            zero = run(compose(a.task, "zeroshot", overrides, profile="cpu"), dm)
+            report["zeroshot"] = {"predict_s": round(zero.timings["predict_s"], 1), "metrics": zero.aggregates}
         store_bytes = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file() and "adapters" in str(f))
         report["adapter_store_bytes_on_disk"] = store_bytes
     print(json.dumps(report, indent=1, default=str))

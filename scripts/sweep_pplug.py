@@ -15,21 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmark.runs.config import compose  # noqa: E402
+from benchmark.runs.experiment import prepare_data, run  # noqa: E402
 
 
 def run_point(task: str, method: str, point: str, base: list[str], data_cache: dict) -> dict:
-    from benchmark.contract.registry import get_method
-    from benchmark.scoring import metrics
-    from benchmark.contract.context import Context
-    from benchmark.runs.experiment import prepare_data
-    from benchmark.cache.store import Store
-
     extra = [f"method.{kv}" for kv in point.split()] if method != "zeroshot" else []
     cfg = compose(task, method, [*base, *extra])
     if cfg.data.eval_split == "test":
@@ -37,23 +31,16 @@ def run_point(task: str, method: str, point: str, base: list[str], data_cache: d
     key = (task, json.dumps(sorted(base)))
     if key not in data_cache:
         data_cache[key] = prepare_data(cfg)
-    dm = data_cache[key]
-    ctx = Context(cfg, data=dm, store=Store(cfg.run.cache_dir))
-    m = get_method(method)(ctx)
-    t0, c0 = time.perf_counter(), time.process_time()
-    m.fit(list(dm.train_examples))
-    t1, c1 = time.perf_counter(), time.process_time()
-    evals = list(dm.eval_examples)
-    out = m.predict(evals)
-    t2, c2 = time.perf_counter(), time.process_time()
-    scores = metrics.score(ctx.spec, out, [ex.gold for ex in evals])
-    cost = m.cost()
-    return {"task": task, "method": method, "point": point if method != "zeroshot" else "", "n_eval": len(evals),
-            "n_train": len(dm.train_examples), "metrics": scores.aggregates, "fit_s": round(t1 - t0, 1),
-            "predict_s": round(t2 - t1, 1), "fit_cpu_s": round(c1 - c0, 1), "predict_cpu_s": round(c2 - c1, 1),
+    out = run(cfg, data_cache[key])
+    t, cost = out.timings, out.cost
+    return {"task": task, "method": method, "point": point if method != "zeroshot" else "",
+            "n_eval": len(out.examples), "n_train": out.n_train, "metrics": out.aggregates,
+            "fit_s": round(t["fit_s"], 1), "predict_s": round(t["predict_s"], 1),
+            "fit_cpu_s": round(t["fit_cpu_s"], 1), "predict_cpu_s": round(t["predict_cpu_s"], 1),
             "train_steps": cost.get("train_steps"),
             "loss_first": cost.get("train_loss_first"), "loss_last": cost.get("train_loss_last"),
-            "cached": cost.get("checkpoint_cached"), "answers": sorted(set(out))[:6] if ctx.spec.labels else None}
+            "cached": cost.get("checkpoint_cached"),
+            "answers": sorted(set(out.prediction.outputs))[:6] if out.spec.labels else None}
 
 
 def table(rows: list[dict]) -> str:

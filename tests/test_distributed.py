@@ -3,7 +3,8 @@ torchrun exports, processes created by the test) write byte-identical prediction
 
 Each world size runs with its own results and cache folders, so the 2-process run fits for itself (rank 0 first,
 rank 1 from rank 0's store entries) and shares nothing with the reference. 5 questions on 2 ranks make the
-padding sampler repeat one question (or one user): the repeat is dropped by owner on rank 0.
+padding sampler repeat one question (or one user): the repeat is dropped by owner on rank 0. Rank 0 alone records;
+the per-user logs (OPPU's users, the summaries) hold both ranks' users.
 
 * ``test`` profile: zeroshot, bm25 (k=1), summary, oppu, pplug on a tiny random causal LM.
 * ``paper`` profile's code path: a tiny random T5 (seq2seq) stands in for FlanT5, a tiny BERT read with CLS
@@ -44,22 +45,25 @@ def _worker(rank: int, world: int, port: int, profile: str, overrides: list[str]
     import torch
     torch.set_num_threads(1)
     from benchmark.runs.config import compose
-    from benchmark.runs.experiment import execute
+    from benchmark.runs.experiment import record, run
     from benchmark.runs.ranks import current
 
     assert current().world == world and current().rank == rank
     dirs = {}
     for method, extra in methods:
         cfg = compose("LaMP_2", method, [*overrides, *extra], profile=profile)
-        outcome = execute(cfg, git={"commit": "test", "dirty": False})
-        dirs[method] = str(outcome.run_dir)
-        assert bool(outcome.row) == (rank == 0)                   # rank 0 alone records
-    Path(out, f"dirs.{world}.{rank}.json").write_text(json.dumps(dirs))
+        outcome = run(cfg)
+        assert (outcome is not None) == (rank == 0)               # rank 0 alone scores and records
+        if outcome is not None:
+            row = record(outcome, git={"commit": "test", "dirty": False})
+            dirs[method] = str(Path(cfg.run.results_dir) / "runs" / row["run_id"])
+    if rank == 0:
+        Path(out, f"dirs.{world}.json").write_text(json.dumps(dirs))
 
 
 def _run(world: int, profile: str, overrides: list[str], methods: list, out: Path) -> dict[str, Path]:
     mp.spawn(_worker, args=(world, _free_port(), profile, overrides, methods, str(out)), nprocs=world, join=True)
-    return {m: Path(d) for m, d in json.loads((out / f"dirs.{world}.0.json").read_text()).items()}
+    return {m: Path(d) for m, d in json.loads((out / f"dirs.{world}.json").read_text()).items()}
 
 
 def _compare(one: dict[str, Path], two: dict[str, Path]) -> None:
@@ -73,7 +77,13 @@ def _compare(one: dict[str, Path], two: dict[str, Path]) -> None:
         assert len(sa) == N_EVAL
         row_a, row_b = (json.loads((d / "row.json").read_text()) for d in (a, b))
         assert (row_a["ranks"], row_b["ranks"]) == (1, 2) and row_a["metrics"] == row_b["metrics"]
-        assert not (b / "rank0").exists() and (b / "rank1").is_dir()  # rank 1 writes only under rank1/
+        assert row_b["cost"]["by_rank"][0]["trainable_params"] == row_a["cost"]["trainable_params"]
+        for name in ("oppu_users.jsonl", "summaries.jsonl"):              # per-user logs of both ranks
+            if (a / name).exists():
+                users_a = sorted(json.loads(x)["user"] for x in (a / name).read_text().splitlines())
+                recs_b = [json.loads(x) for x in (b / name).read_text().splitlines()]
+                assert {r["rank"] for r in recs_b} == {0, 1}
+                assert sorted({r["user"] for r in recs_b}) == sorted(set(users_a))
         results = b.parent.parent
         rows = [json.loads(x) for x in (results / "runs.jsonl").read_text().splitlines()]
         assert sum(r["method"] == method for r in rows) == 1           # one row, from rank 0

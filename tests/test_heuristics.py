@@ -60,8 +60,9 @@ def test_global_majority_label_tie_goes_to_label_order():
     m = make(GlobalMajority, "LaMP_2")
     m.fit([lamp2(100 + i, gold=g) for i, g in enumerate(["action", "comedy", "action", "sci-fi", "comedy"])])
     out = m.predict([lamp2(1, ["action"]), lamp2(2)])
-    assert out == ["comedy", "comedy"]          # 2-2 tie; comedy precedes action in spec.labels
-    assert m.last_raw == out
+    assert out.outputs == ["comedy", "comedy"]          # 2-2 tie; comedy precedes action in spec.labels
+    assert out.raw_or_outputs() == out.outputs and out.prompts is None
+    out = out.outputs
     cost = m.cost()
     assert cost["n_fallback_global"] == 0 and cost["rules"]["global_answer"] == "comedy"
     assert cost["trainable_params"] == 0 and GlobalMajority.uses_backbone is False
@@ -88,7 +89,7 @@ def test_predict_before_fit_is_an_error():
 def test_global_majority_rating(stat, golds, expected):
     m = make(GlobalMajority, "LaMP_3", rating_stat=stat)
     m.fit([lamp3(100 + i, gold=g) for i, g in enumerate(golds)])
-    assert m.predict([lamp3(1, ["1", "1"])]) == [expected]
+    assert m.predict([lamp3(1, ["1", "1"])]).outputs == [expected]
 
 
 def test_global_majority_unknown_rating_stat_names_the_config_file():
@@ -100,7 +101,7 @@ def test_global_majority_generation_copies_the_input_cut_to_the_median_gold_leng
     m = make(GlobalMajority, "LaMP_7")
     m.fit(train("LaMP_7", ["a b c", "a b c d e", "w " * 12, "w " * 8], text="x"))   # median 6.5 -> 7 words
     q = ex("LaMP_7", 1, text="one two:  three four five six seven eight nine")
-    assert m.predict([q]) == ["one two: three four five six seven"]     # text after the first colon only
+    assert m.predict([q]).outputs == ["one two: three four five six seven"]     # text after the first colon only
     assert m.cost()["rules"]["global_length_words"] == 7
 
 
@@ -115,7 +116,7 @@ def test_user_majority_label_with_recency_tie_break_and_fallbacks():
         lamp2(4, []),                                            # empty profile -> global
         lamp2(5, ["not a tag", "dystopia"]),                     # the non-label is ignored
         lamp2(6, ["not a tag"]),                                 # nothing usable -> global
-    ])
+    ]).outputs
     assert out == ["sci-fi", "action", "comedy", "classic", "dystopia", "classic"]
     cost = m.cost()
     assert cost["n_fallback_global"] == 2 and cost["n_ignored_profile_items"] == 2
@@ -132,13 +133,13 @@ def test_user_majority_label_with_recency_tie_break_and_fallbacks():
 def test_user_majority_rating(stat, scores, expected):
     m = make(UserMajority, "LaMP_3", rating_stat=stat)
     m.fit([lamp3(100, gold="1")])
-    assert m.predict([lamp3(1, scores)]) == [expected]
+    assert m.predict([lamp3(1, scores)]).outputs == [expected]
 
 
 def test_user_majority_rating_empty_profile_uses_the_fallback_statistic():
     m = make(UserMajority, "LaMP_3", fallback_rating_stat="mean_rounded")
     m.fit([lamp3(100 + i, gold=g) for i, g in enumerate(["5", "5", "1", "1"])])      # mean 3, mode 1
-    assert m.predict([lamp3(1, []), lamp3(2, ["2"])]) == ["3", "2"]
+    assert m.predict([lamp3(1, []), lamp3(2, ["2"])]).outputs == ["3", "2"]
     assert m.cost()["n_fallback_global"] == 1
 
 
@@ -161,7 +162,7 @@ def test_user_majority_generation_nearest_past_answer_by_bm25():
                headline_item("rain again", "weather storm warning today"),
                headline_item("new phone", "gadget launch review today")]
     q = ex("LaMP_4", 1, profile, text="budget debate")
-    assert m.predict([q]) == ["tax rise vote"]
+    assert m.predict([q]).outputs == ["tax rise vote"]
     assert m.cost()["n_fallback_global"] == 0
 
 
@@ -174,7 +175,7 @@ def test_user_majority_generation_skips_empty_answers_and_falls_back_on_empty_pr
                headline_item("rain again", "weather storm warning"),
                headline_item("new phone", "gadget launch review")]
     out = m.predict([ex("LaMP_4", 1, profile, text="budget debate"),
-                     ex("LaMP_4", 2, [], text="Stocks fell sharply on Monday after the report")])
+                     ex("LaMP_4", 2, [], text="Stocks fell sharply on Monday after the report")]).outputs
     assert out == ["tax rise", "Stocks fell sharply"]                    # fallback: first 3 words
     assert m.cost()["n_fallback_global"] == 1
 
@@ -203,13 +204,13 @@ PAPERS = [("Statistical Machine Translation", "We study the translation of the s
 def test_profile_overlap_rules(ref1, ref2, expected):
     m = make(ProfileOverlap, "LaMP_1")
     m.fit([lamp1(100, "a", "b", gold="[2]")])
-    assert m.predict([lamp1(1, ref1, ref2, PAPERS)]) == [expected]
+    assert m.predict([lamp1(1, ref1, ref2, PAPERS)]).outputs == [expected]
 
 
 def test_profile_overlap_counts_ties_and_falls_back_on_empty_profiles():
     m = make(ProfileOverlap, "LaMP_1")
     m.fit([lamp1(100 + i, "a", "b", gold=g) for i, g in enumerate(["[2]", "[1]", "[2]"])])
-    out = m.predict([lamp1(1, "Machine learning", "Translation tasks", PAPERS), lamp1(2, "Machine", "Graph", [])])
+    out = m.predict([lamp1(1, "Machine learning", "Translation tasks", PAPERS), lamp1(2, "Machine", "Graph", [])]).outputs
     assert out == ["[1]", "[2]"]                                            # empty profile -> global "[2]"
     assert m.cost()["n_ties"] == 1 and m.cost()["n_fallback_global"] == 1
 

@@ -37,10 +37,10 @@ TRAIN = [Example(id=f"t{i}", user_id=f"tr{i}", input=PREFIX + f"movie {i}", prof
                  gold=["comedy", "classic", "action", "fantasy", "romance"][i]) for i in range(5)]
 
 
-def make_method(tmp_path, tiny_overrides, backbone_dir, *extra, method="oppu", run="run"):
+def make_method(tmp_path, tiny_overrides, backbone_dir, *extra, method="oppu"):
     from benchmark.contract.registry import get_method
     cfg = compose("LaMP_2", method, tiny_overrides(backbone_dir, *SMALL, *extra), profile="test")
-    return get_method(method)(Context(cfg, run_dir=tmp_path / run))
+    return get_method(method)(Context(cfg))
 
 
 @pytest.fixture
@@ -100,8 +100,9 @@ def test_isolation_resume_and_cost(tiny_backbone_dir, tiny_overrides, tmp_path, 
     m = make_method(tmp_path, tiny_overrides, tiny_backbone_dir)
     shared_before = {k: v.clone() for k, v in m.ctx.lm.model.state_dict().items()}
     m.fit(TRAIN)
-    out = m.predict(evals)
-    assert len(out) == 3 and len(m.last_raw) == 3 and all(isinstance(o, str) for o in out)
+    pred = m.predict(evals)
+    out = pred.outputs
+    assert len(out) == 3 and len(pred.raw) == 3 and all(isinstance(o, str) for o in out)
 
     # stage 1: the first 4 training questions' (input, gold) pairs (a seeded sample of 4 out of 5)
     assert len(spy[0]) == 4 and {p for p in spy[0]} <= {(ex.input, ex.gold) for ex in TRAIN}
@@ -126,13 +127,13 @@ def test_isolation_resume_and_cost(tiny_backbone_dir, tiny_overrides, tmp_path, 
         assert field in cost
     assert cost["n_users_trained"] == 3 and cost["n_users_without_adapter"] == 0
     assert cost["adapter_bytes_total"] > 0 and cost["trainable_params_per_user"] > 0
-    assert (tmp_path / "run" / "oppu_users.jsonl").exists()
+    assert [r["user"] for r in m.diagnostics()["oppu_users.jsonl"]] == ["u2", "u1", "u3"]
 
     # resume: a fresh method over the same store trains nothing and answers the same
     spy.clear()
-    again = make_method(tmp_path, tiny_overrides, tiny_backbone_dir, run="run2")
+    again = make_method(tmp_path, tiny_overrides, tiny_backbone_dir)
     again.fit(TRAIN)
-    assert again.predict(evals) == out and again.last_raw == m.last_raw
+    assert again.predict(evals) == pred
     assert spy == [] and again.cost()["n_users_resumed"] == 3 and again.cost()["n_users_trained"] == 0
     assert again.cost()["user_train_s_total"] == cost["user_train_s_total"]   # recorded with the adapters
 
@@ -142,7 +143,7 @@ def test_max_users_cap_and_fallback(tiny_causal_dir, tiny_overrides, tmp_path, s
     evals = [question(1, 3), question(2, 4), question(3, 2), question(2, 5, qid="q2b")]
     m = make_method(tmp_path, tiny_overrides, tiny_causal_dir, "method.max_users=1")
     m.fit(TRAIN)
-    out = m.predict(evals)
+    out = m.predict(evals).outputs
     assert len(out) == 4
     # u2 has two questions: its history is the 4 items both may see (q2b's 5th item is q2's future); latest 3 kept
     assert spy[1:] == [user_pairs(LAMP2, profile(2, 4)[-3:])]
@@ -175,11 +176,11 @@ def test_oppu_rag_trains_and_answers_on_retrieval_prompts(tiny_causal_dir, tiny_
     evals = [question(1, 3), question(2, 4)]
     m = make_method(tmp_path, tiny_overrides, tiny_causal_dir, method="oppu_rag")
     m.fit(TRAIN)
-    out = m.predict(evals)
-    assert len(out) == 2
+    pred = m.predict(evals)
+    assert len(pred.outputs) == 2
     item_text = LAMP2.rag.item.split("{")[0]                       # 'the tag for the movie: "'
     assert all(item_text in prompt for prompt, _ in spy[0])         # stage 1 on RAG prompts
-    assert all(item_text in p and p.endswith(ex.input) for p, ex in zip(m.last_prompts, evals))
+    assert all(item_text in p and p.endswith(ex.input) for p, ex in zip(pred.prompts, evals))
     assert spy[1:] == [user_pairs(LAMP2, profile(2, 4)[-3:]), user_pairs(LAMP2, profile(1, 3))]
 
 

@@ -274,8 +274,8 @@ def test_same_seed_same_predictions_and_the_cache_skips_training(tiny_backbone_d
         method.fit(train)
         runs.append((method, method.predict(evals)))
     (m1, p1), (m2, p2), (m3, p3), (m4, p4) = runs
-    assert p1 == p2 == p3 == p4 and len(p1) == 5 and set(p1) <= set(load_task("LaMP_2").labels)
-    assert m1.last_raw == p1                                                  # choice mode: raw = the label
+    assert p1 == p2 == p3 == p4 and len(p1.outputs) == 5 and set(p1.outputs) <= set(load_task("LaMP_2").labels)
+    assert p1.raw == p1.outputs                                               # choice mode: raw = the label
     s1, s2 = m1.module.plug.trainable_state(), m4.module.plug.trainable_state()
     assert all(torch.equal(s1[k], s2[k]) for k in s1)
     assert not m3.info["checkpoint_cached"] and m4.info["checkpoint_cached"]
@@ -292,7 +292,7 @@ def test_variants_fit_and_predict(method, tiny_causal_dir, tiny_overrides):
     m = _method(_ctx(tiny_causal_dir, tiny_overrides, method, "method.max_steps=2", "method.cache=false"))
     m.fit(_examples(4))
     out = m.predict(_examples(3, tag="e"))
-    assert len(out) == 3 and m.info["train_steps"] == 2
+    assert len(out.outputs) == 3 and m.info["train_steps"] == 2
     soft = m.soft_tokens(_examples(3, tag="e"))
     assert soft.shape[1] == (1 if method != "pplug_mean" else 2)
     if method == "tasktuned":
@@ -322,6 +322,6 @@ def test_pplug_rag_trains_and_predicts_on_the_bm25_prompt(tiny_seq2seq_dir, tiny
     train, evals = _examples(4), _examples(4, tag="e")
     m.fit(train)
     out = m.predict(evals)
-    assert len(out) == 4 and m.last_prompts == rag_prompts(m.ctx, evals, "bm25", 1)
-    assert m.last_prompts[0] == evals[0].input != m.last_prompts[1]       # empty profile: plain input
+    assert len(out.outputs) == 4 and out.prompts == rag_prompts(m.ctx, evals, "bm25", 1)
+    assert out.prompts[0] == evals[0].input != out.prompts[1]             # empty profile: plain input
     assert m.cost()["n_soft_tokens"] == 2

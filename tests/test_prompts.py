@@ -174,13 +174,13 @@ def test_rag_methods_predict_within_budget_and_reuse_rankings(method, tmp_path, 
     assert method_sweep(method) == [("k=1", ["method.k=1"]), ("k=4", ["method.k=4"])]
     exs = lamp7_examples()
     stats = []
-    for run in ("first", "second"):
+    for _ in ("first", "second"):
         forget_tables()
         cfg = compose("LaMP_7", method, tiny_overrides(tiny_causal_dir, "method.k=4"), profile="test")
-        ctx = Context(cfg, run_dir=tmp_path / run)
+        ctx = Context(cfg)
         m = get_method(method)(ctx)
-        preds = m.predict(exs)
-        assert len(preds) == len(exs) == len(m.last_raw) and all(isinstance(p, str) for p in preds)
-        assert all(ctx.lm.count_tokens(p) <= 64 and '" , and "' in p for p in m.last_prompts)
+        pred = m.predict(exs)
+        assert len(pred.outputs) == len(exs) == len(pred.raw) and all(isinstance(p, str) for p in pred.outputs)
+        assert all(ctx.lm.count_tokens(p) <= 64 and '" , and "' in p for p in pred.prompts)
         stats.append(ctx.store.stats()["rankings"])
     assert stats == [{"hits": 0, "misses": 3}, {"hits": 3, "misses": 0}]

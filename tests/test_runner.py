@@ -50,6 +50,22 @@ def test_zeroshot_end_to_end_on_synthetic(tiny_backbone_dir, tiny_overrides, tmp
     assert json.loads(out.stdout)["MAE"] == pytest.approx(row["metrics"]["MAE"]["value"])
 
 
+def test_run_writes_nothing_and_record_writes_the_outcome(tiny_causal_dir, tiny_overrides, tmp_path):
+    """``run`` is pure (fit, predict, score); ``record`` turns its Outcome into the run folder and the row."""
+    from benchmark.runs.config import compose
+    from benchmark.runs.experiment import record, run
+
+    cfg = compose("LaMP_2", "global_majority", tiny_overrides(tiny_causal_dir), profile="test")
+    out = run(cfg)
+    assert not (tmp_path / "results").exists()
+    assert len(out.prediction.outputs) == len(out.examples) == len(out.per_example) > 0
+    assert set(out.aggregates) == {"accuracy", "f1"} and out.loaded == {}      # LLM-free: no model loaded
+    row = record(out, tmp_path / "results", {"commit": "abc", "dirty": False})
+    assert _rows(tmp_path / "results") == [json.loads(json.dumps(row, default=str))]
+    samples = (tmp_path / "results" / row["samples"]).read_text().splitlines()
+    assert [json.loads(x)["output"] for x in samples] == out.prediction.outputs
+
+
 def test_same_seed_same_predictions_and_resume_skips(tiny_causal_dir, tiny_overrides, tmp_path, capsys):
     over = tiny_overrides(tiny_causal_dir, "decoding.answer_mode=generate")
     args = ["--tasks", "LaMP_2", "--methods", "zeroshot", "--profile", "test", *over]

@@ -3,7 +3,6 @@ per-user summary cache, the final prompt budget, and the reviewer's summaries.js
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pytest
 
@@ -32,10 +31,10 @@ def examples(n_users: int = 3, n_items: int = 12, input_words: int = 12) -> list
 
 
 def context(tmp_path, tiny_overrides, backbone_dir, method: str = "summary_only", *extra: str,
-            task: str = "LaMP_4", run: str = "run") -> Context:
+            task: str = "LaMP_4") -> Context:
     cfg = compose(task, method, tiny_overrides(backbone_dir, "method.summary_max_new_tokens=12", *extra),
                   profile="test")
-    return Context(cfg, run_dir=tmp_path / run)
+    return Context(cfg)
 
 
 def make(ctx: Context):
@@ -59,10 +58,6 @@ def spy_on(method) -> Spy:
     spy = Spy(method.summarizer.generate)
     method.summarizer.generate = spy  # instance attribute: shadows the bound method for this object only
     return spy
-
-
-def read_jsonl(path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
@@ -116,30 +111,30 @@ def test_summariser_prompt_keeps_instruction_and_truncates_items_evenly():
 
 
 # ------------------------------------------------------------------------------------------ the method
-def test_second_run_hits_the_cache_and_writes_jsonl(tmp_path, tiny_overrides, tiny_causal_dir):
+def test_second_run_hits_the_cache_and_reports_jsonl(tmp_path, tiny_overrides, tiny_causal_dir):
     exs = examples()
     first = make(context(tmp_path, tiny_overrides, tiny_causal_dir))
     spy1 = spy_on(first)
     out1 = first.predict(exs)
-    assert len(out1) == 3 and spy1.calls == 1 and len(spy1.prompts) == 3   # one batch of 3 users (batch_size 4)
+    assert len(out1.outputs) == 3 and spy1.calls == 1 and len(spy1.prompts) == 3   # one batch of 3 users (batch_size 4)
     assert first.cost()["summary_cache_misses"] == 3 and first.cost()["summarize_s_per_user"] > 0
 
-    rows = read_jsonl(tmp_path / "run" / "summaries.jsonl")
+    rows = first.diagnostics()["summaries.jsonl"]
     assert [r["user"] for r in rows] == ["u0", "u1", "u2"]
     assert [r["prompt_sha256"] for r in rows] == [hashlib.sha256(p.encode()).hexdigest() for p in spy1.prompts]
     n = int(first.cfg.history_items)                                       # the profile's cap (test profile: 4)
     assert rows[0]["item_ids"] == [f"400{t:04d}" for t in range(12 - n, 12)]  # the latest n of 12 items
     assert rows[0]["selection"] == "recency" and rows[0]["example_ids"] == ["q0"]
 
-    second = make(context(tmp_path, tiny_overrides, tiny_causal_dir, run="run2"))
+    second = make(context(tmp_path, tiny_overrides, tiny_causal_dir))
     spy2 = spy_on(second)
     assert second.predict(exs) == out1
     assert spy2.calls == 0
     cost = second.cost()
     assert cost["summary_cache_hits"] == 3 and cost["summary_cache_misses"] == 0
     assert cost["summarize_s_per_user"] is None
-    assert [r["summary"] for r in read_jsonl(tmp_path / "run2" / "summaries.jsonl")] == [r["summary"] for r in rows]
-    assert all(r["cached"] for r in read_jsonl(tmp_path / "run2" / "summaries.jsonl"))
+    assert [r["summary"] for r in second.diagnostics()["summaries.jsonl"]] == [r["summary"] for r in rows]
+    assert all(r["cached"] for r in second.diagnostics()["summaries.jsonl"])
 
 
 def test_summariser_reads_its_own_budget_not_the_backbone_limit(tmp_path, tiny_overrides, tiny_causal_dir):
@@ -160,10 +155,10 @@ def test_same_seed_same_summaries_and_selection_recorded(tmp_path, tiny_override
 
     def run(name: str, *extra: str) -> list[dict]:
         ov = [f"run.cache_dir={tmp_path / name / 'cache'}", "method.history_items=4", *extra]
-        method = make(context(tmp_path, tiny_overrides, tiny_causal_dir, "summary_only", *ov, run=name))
+        method = make(context(tmp_path, tiny_overrides, tiny_causal_dir, "summary_only", *ov))
         method.summaries(exs)
         assert method.cost()["summary_cache_misses"] == 3     # separate caches: both runs generate
-        return read_jsonl(tmp_path / name / "summaries.jsonl")
+        return method.diagnostics()["summaries.jsonl"]
 
     a = run("a", "method.selection=random", "seed=7")
     b = run("b", "method.selection=random", "seed=7")
@@ -181,7 +176,7 @@ def test_other_summariser_by_id(tmp_path, tiny_overrides, tiny_causal_dir, tiny_
                           f"method.summarizer={tiny_seq2seq_dir}"))
     method.predict(examples(n_users=2))
     assert method.summarizer.kind == "seq2seq" and method.ctx.lm.kind == "causal"
-    assert {r["summarizer"] for r in read_jsonl(tmp_path / "run" / "summaries.jsonl")} == {str(tiny_seq2seq_dir)}
+    assert {r["summarizer"] for r in method.diagnostics()["summaries.jsonl"]} == {str(tiny_seq2seq_dir)}
 
 
 def test_summary_only_rejects_k(tmp_path, tiny_overrides, tiny_causal_dir):

@@ -8,7 +8,6 @@ them in an LRU keyed by their resolved config, so every method of a grid with th
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
@@ -42,12 +41,11 @@ class TaskLM:
 
 
 class Context:
-    def __init__(self, cfg: DictConfig, data=None, store: Store | None = None, run_dir: Path | None = None):
+    def __init__(self, cfg: DictConfig, data=None, store: Store | None = None):
         self.cfg = cfg
         self.spec: TaskSpec = spec_from_config(cfg.task)
         self.data = data                     # LampDataModule after setup(): per-user histories, splits
         self.store = store or Store(cfg.run.cache_dir)
-        self.run_dir = run_dir               # where a method may leave readable artefacts (e.g. summaries.jsonl)
         self.seed = int(cfg.seed)
 
     @cached_property

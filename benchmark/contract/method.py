@@ -1,18 +1,23 @@
-"""The interface a personalisation method implements, and the context it is handed.
+"""The interface a personalisation method implements.
 
-A method never loads a model, opens a cache or reads a file by itself: the :class:`Context` carries the
-resolved config, the task spec, the shared backbone and embedder (loaded once per process), the content-hash
-store, the data module (per-user histories) and the progress reporter.
+A method never loads a model, opens a cache or writes a file by itself: the :class:`~benchmark.contract.context.Context`
+carries the resolved config, the task spec, the shared backbone and embedder (loaded once per process), the
+content-hash store, the data module (per-user histories) and the progress reporter.
 
     fit(train)          learn whatever the method learns (no-op for zero-shot, RAG, heuristics)
-    predict(examples)   one output string per example, same order; the answer mode of the run applies
+    predict(examples)   a :class:`~benchmark.contract.prediction.Prediction`: one final answer per example, same
+                        order (the run's answer mode applied), with the raw outputs and the prompts it used
     cost()              trainable parameters, stored bytes per user, anything else worth a cost column
+    diagnostics()       run-level evidence the run folder keeps (training curves, per-user logs, summaries):
+                        ``{file name: content}``, a ``.jsonl`` name mapping to a list of records and a ``.json``
+                        name to one object; the run's ``record`` step writes them, the method writes nothing
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
+from benchmark.contract.prediction import Prediction
 from benchmark.data.example import Example
 
 if TYPE_CHECKING:
@@ -46,8 +51,12 @@ class Method:
     def fit(self, train: Sequence[Example]) -> None:
         """Default: nothing to learn."""
 
-    def predict(self, examples: Sequence[Example]) -> list[str]:
+    def predict(self, examples: Sequence[Example]) -> Prediction:
         raise NotImplementedError
 
     def cost(self) -> dict[str, Any]:
         return {"trainable_params": 0, "stored_bytes_per_user": 0}
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Run-level evidence for the run folder, ``{file name: records or object}``; default none."""
+        return {}

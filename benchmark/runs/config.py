@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+from benchmark.contract.registry import get_method
 from benchmark.data.tasks import spec_from_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -60,8 +61,6 @@ def _merge_strict(base: DictConfig, other: DictConfig, where: str) -> DictConfig
 
 def compose(task: str, method: str, overrides: Iterable[str] = (), profile: str | None = None) -> DictConfig:
     """Build the resolved config for one (task, method) run. ``profile`` None = the one in overrides/base."""
-    from benchmark.contract.registry import get_method  # late: the registry imports every method module
-
     overrides = list(overrides)
     cli = OmegaConf.from_dotlist(overrides) if overrides else OmegaConf.create({})
     cfg = _load(CONFIG_DIR / "base.yaml")

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 from benchmark.cache.store import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[2]
+RUN_FILES = {"config.yaml", "samples.jsonl", "predictions.json", "golds.json", "row.json"}
 PACKAGES = ("torch", "lightning", "transformers", "peft", "sentence-transformers", "torchmetrics", "rouge-score",
             "evaluate", "omegaconf", "rank-bm25", "scikit-learn", "numpy", "tokenizers")
 
@@ -120,6 +121,18 @@ def write_json(path: Path, obj: Any) -> None:
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows))
+
+
+def write_diagnostics(run_dir: Path, files: dict[str, Any]) -> None:
+    """A method's run-level evidence: ``name.jsonl`` -> list of records, ``name.json`` -> one object."""
+    for name, content in files.items():
+        if "/" in name or not name.endswith((".json", ".jsonl")) or name in RUN_FILES:
+            raise ValueError(f"diagnostics file name {name!r}: expected a plain name ending in .json or .jsonl "
+                             f"and none of the run's own files {sorted(RUN_FILES)}")
+        if name.endswith(".jsonl"):
+            write_jsonl(run_dir / name, list(content))
+        else:
+            write_json(run_dir / name, content)
 
 
 def make_run_id(task: str, display: str, config_hash: str) -> str:

@@ -15,12 +15,12 @@ puts each process on its own device. Without a launcher there is one rank and no
              puts them back in question order. The sampler pads the last shards with repeats of the first units;
              a repeated question keeps the answer of the rank that owns it (unit position p belongs to rank
              p mod world): the copies are never compared, so bf16 batch-padding differences cannot fail a run.
-    record   rank 0 alone writes the run folder and appends the row; the other ranks keep only their method's own
-             files (``<run dir>/rank<r>/``: e.g. that rank's summaries.jsonl or oppu_users.jsonl).
+    record   rank 0 alone scores, writes the run folder and appends the row. Each rank's ``cost()`` and
+             ``diagnostics()`` (e.g. summaries.jsonl, oppu_users.jsonl of the users it owns) are gathered too, so
+             the run folder holds every rank's (benchmark/runs/experiment.py).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -28,24 +28,7 @@ import torch
 
 from benchmark.contract.prediction import Prediction
 from benchmark.data.example import Example
-
-
-def launcher_world(env: dict[str, str] | None = None) -> tuple[int, int] | None:
-    """(world size, processes per node) that a launcher exported, or None when this is a lone process."""
-    from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
-    env = os.environ if env is None else env
-    if env is os.environ and TorchElasticEnvironment.detect():                      # torchrun
-        world = int(env["WORLD_SIZE"])
-        local = int(env.get("LOCAL_WORLD_SIZE", world))
-    elif env is os.environ and SLURMEnvironment.detect() and int(env.get("SLURM_NTASKS", 1)) > 1:   # srun
-        world = int(env["SLURM_NTASKS"])
-        local = int(env.get("SLURM_NTASKS_PER_NODE", "").split("(")[0] or world // int(env.get("SLURM_NNODES", 1)))
-    elif "LOCAL_RANK" in env and "WORLD_SIZE" in env:                                # externally created
-        world = int(env["WORLD_SIZE"])
-        local = int(env.get("LOCAL_WORLD_SIZE", world))
-    else:
-        return None
-    return (world, local) if world > 1 else None
+from benchmark.models.devices import launcher_world
 
 
 @dataclass
@@ -119,10 +102,15 @@ class Ranks:
                 by: str = "question") -> Prediction | None:
         """``predict`` on this rank's share; on rank 0 the whole Prediction in input order, elsewhere None."""
         if not self.distributed:
-            return predict(list(examples))
+            pred = predict(list(examples))
+            if not isinstance(pred, Prediction):
+                raise TypeError(f"predict returned {type(pred).__name__}, not a Prediction")
+            return pred
         share, owner = self.shard(examples, by)
         try:
             pred = predict(share) if share else Prediction([])
+            if not isinstance(pred, Prediction):
+                raise TypeError(f"predict returned {type(pred).__name__}, not a Prediction")
             rows = _rows(share, pred)
             payload: Any = ("ok", rows)
         except Exception as e:  # noqa: BLE001 - every rank learns of the failure, then all raise
@@ -174,16 +162,3 @@ def current() -> Ranks:
             fabric.launch()                        # processes exist already: this only joins the group
             _CURRENT = Ranks(world=fabric.world_size, rank=fabric.global_rank, fabric=fabric, device=fabric.device)
     return _CURRENT
-
-
-def rank_device(device: torch.device) -> torch.device:
-    """``device`` with an explicit index (``cuda`` -> this process's current CUDA device)."""
-    if device.type == "cuda" and device.index is None:
-        return torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
-def local_strategy(device: torch.device):
-    """A Lightning strategy that keeps a Trainer on this one device, whatever the launcher exported."""
-    from lightning.pytorch.strategies import SingleDeviceStrategy
-    return SingleDeviceStrategy(device=rank_device(device))

@@ -20,38 +20,43 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 import traceback
 from pathlib import Path
 
+import torch
+from omegaconf import OmegaConf
+
+from benchmark.contract.registry import get_method, method_names
+from benchmark.data.sources import resolve_source
+from benchmark.data.tasks import spec_from_config, task_names
 from benchmark.runs import provenance as runs
 from benchmark.runs.config import ConfigError, compose, config_hash, method_sweep
+from benchmark.runs.experiment import prepare_data, record, run
+from benchmark.runs.ranks import current as current_ranks
 
 
 def default_profile() -> str:
-    import torch
     return "paper" if torch.cuda.is_available() else "cpu"
 
 
 def expand_tasks(arg: str, overrides: list[str], profile: str) -> list[str]:
-    from benchmark.data.tasks import task_names
     if arg != "all":
         return [t.strip() for t in arg.split(",") if t.strip()]
     # "all" = every shipped task the chosen data source actually holds
-    from benchmark.data.sources import resolve_source
     cfg = compose("LaMP_1", "zeroshot", overrides, profile=profile)
     root = resolve_source(str(cfg.data.source), cfg.data, cache_dir=cfg.run.cache_dir, seed=int(cfg.seed), log=print).root
     return [t for t in task_names() if (root / t).is_dir()]
 
 
 def expand_methods(arg: str) -> list[str]:
-    from benchmark.contract.registry import get_method, method_names
     names = method_names() if arg == "all" else [m.strip() for m in arg.split(",") if m.strip()]
     for n in names:
         get_method(n)  # unknown names fail before anything runs, with suggestions
-    return sorted(names, key=lambda n: (getattr(get_method(n), "grid_order", 50), n))
+    return sorted(names, key=lambda n: (get_method(n).grid_order, n))
 
 
 def parse_shard(arg: str | None, env: dict[str, str] | None = None) -> tuple[int, int]:
@@ -79,7 +84,6 @@ def shard_plan(plan: list[tuple], index: int, count: int) -> list[tuple]:
     Units: the runs of one task whose methods share a cache name are one unit (transitively); every other run is
     a unit of its own. Units go, largest first (ties: earlier in the plan), to the shard with the fewest runs so
     far (ties: the lowest index): the same plan and count give every process the same split."""
-    from benchmark.contract.registry import get_method
     if count == 1:
         return list(plan)
     unit_of: list[int] = list(range(len(plan)))
@@ -107,12 +111,6 @@ def shard_plan(plan: list[tuple], index: int, count: int) -> list[tuple]:
 
 def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, profile: str, force: bool = False,
              shard: tuple[int, int] = (0, 1)) -> int:
-    from benchmark.contract.registry import get_method
-    from benchmark.runs.experiment import execute, prepare_data
-    from benchmark.data.tasks import spec_from_config
-
-    from benchmark.runs.ranks import current as current_ranks
-
     ranks = current_ranks()                   # under a launcher every rank walks the same plan; rank 0 speaks
     say = print if ranks.is_zero else (lambda *a, **k: None)
     git = ranks.broadcast(runs.git_state())
@@ -144,9 +142,12 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
                 say(f"{tag}: finished row exists (same config, data, commit) -> skipped; FORCE=1 reruns", flush=True)
                 continue
             t0 = time.perf_counter()
-            out = execute(cfg, variant=variant, data=dm, git=git, results_dir=results)
+            outcome = run(cfg, dm, variant=variant)           # None on ranks other than 0
             done += 1
-            say(f"{tag}: {_summary(out.row)} in {time.perf_counter() - t0:.1f}s -> {out.run_dir}", flush=True)
+            if outcome is not None:
+                row = record(outcome, results, git)
+                say(f"{tag}: {_summary(row)} in {time.perf_counter() - t0:.1f}s -> {results / 'runs' / row['run_id']}",
+                    flush=True)
         except KeyboardInterrupt:
             if ranks.is_zero:
                 _record(cfg, task, method, variant, git, "cancelled", "interrupted by the user")
@@ -178,8 +179,6 @@ def variants(method: str, overrides: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def _data_key(cfg) -> str:
-    import json
-    from omegaconf import OmegaConf
     return json.dumps([OmegaConf.to_container(cfg.data, resolve=True), str(cfg.task.name), int(cfg.seed)],
                       sort_keys=True)
 
