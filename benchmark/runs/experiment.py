@@ -4,11 +4,11 @@
                         -> official scorer -> CIs -> Outcome          (pure: writes no file)
     record(outcome)     Outcome -> run folder (config, predictions, golds, samples, diagnostics) + one row
 
-Under a launcher (torchrun, srun) every rank calls ``run``: fit on rank 0 first, the questions split over the
-ranks and gathered on rank 0 (benchmark/runs/ranks.py), which alone scores and gets the Outcome to ``record``;
-the other ranks get None. The grid calls both; scripts and perf tools call ``run`` alone. The same seed gives the same predictions: every
-run starts from ``seed_everything(cfg.seed)``, and methods draw any randomness from RNGs seeded by the config
-(never from global state left by an earlier run).
+The grid calls both; scripts and perf tools call ``run`` alone. Under a launcher (torchrun, srun) every rank
+calls ``run``: fit on rank 0 first, the questions split over the ranks and gathered on rank 0
+(benchmark/runs/ranks.py), which alone scores and gets the Outcome to ``record``; the other ranks get None.
+The same seed gives the same predictions: every run starts from ``seed_everything(cfg.seed)``, and methods draw
+any randomness from RNGs seeded by the config (never from global state left by an earlier run).
 """
 from __future__ import annotations
 

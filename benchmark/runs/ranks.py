@@ -21,7 +21,7 @@ puts each process on its own device. Without a launcher there is one rank and no
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
@@ -37,7 +37,6 @@ class Ranks:
     rank: int = 0
     fabric: Any = None
     device: torch.device | None = None      # this rank's device (None: a lone process picks from config)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_zero(self) -> bool:
