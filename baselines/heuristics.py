@@ -37,7 +37,8 @@ from fractions import Fraction
 from statistics import median
 from typing import Any, ClassVar, Hashable, Sequence
 
-from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.config import MethodConfig, check_choice
+from benchmark.contract.method import Method
 from benchmark.contract.prediction import Prediction
 from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
@@ -97,12 +98,6 @@ def first_words(text: str, n: int) -> str:
     return " ".join(text.split()[:n])
 
 
-def check_rating_stat(stat: str, method: str) -> str:
-    if stat not in RATING_STATS:
-        raise ValueError(f"configs/methods/{method}.yaml: rating_stat must be one of {RATING_STATS}, got {stat!r}")
-    return stat
-
-
 # ---------------------------------------------------------------------------------------------- global answer
 class GlobalAnswer:
     """The global (user-independent) answer fitted on the training questions' golds."""
@@ -155,6 +150,9 @@ class GlobalAnswer:
 class ReferenceConfig(MethodConfig):
     rating_stat: str = "mode"           # LaMP-3 global rating: mode | mean_rounded
 
+    def __post_init__(self) -> None:
+        check_choice(self.rating_stat, RATING_STATS, "rating_stat")
+
 
 class ReferenceMethod(Method):
     """Common plumbing: no backbone, the fitted global answer, the fallback counter, the cost row."""
@@ -174,13 +172,12 @@ class ReferenceMethod(Method):
         reason = self.unsupported_reason(self.spec)
         if reason:
             raise ValueError(f"method {self.name} does not apply to task {self.spec.name}: {reason}")
-        self.global_rating_stat()           # a bad config value fails here, before any data is read
         self.global_: GlobalAnswer | None = None
         self.n_fallback_global = 0
         self.n_predicted = 0
 
     def global_rating_stat(self) -> str:
-        return check_rating_stat(str(self.cfg.rating_stat), self.name)
+        return self.cfg.rating_stat
 
     def fit(self, train: Sequence[Example]) -> None:
         self.global_ = GlobalAnswer(self.spec, train, self.global_rating_stat())
@@ -237,6 +234,10 @@ class UserMajorityConfig(MethodConfig):
     rating_stat: str = "mean_rounded"   # the user's rating: mean_rounded | mode (ties: most recent)
     fallback_rating_stat: str = "mode"  # the global rating for empty profiles: mode | mean_rounded
 
+    def __post_init__(self) -> None:
+        check_choice(self.rating_stat, RATING_STATS, "rating_stat")
+        check_choice(self.fallback_rating_stat, RATING_STATS, "fallback_rating_stat")
+
 
 @register_method("user_majority")
 class UserMajority(ReferenceMethod):
@@ -254,11 +255,11 @@ class UserMajority(ReferenceMethod):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        self.user_stat = check_rating_stat(str(self.cfg.rating_stat), self.name)
+        self.user_stat = self.cfg.rating_stat
         self.n_ignored_items = 0
 
     def global_rating_stat(self) -> str:
-        return check_rating_stat(str(self.cfg.fallback_rating_stat), self.name)
+        return self.cfg.fallback_rating_stat
 
     def answer(self, ex: Example) -> str | None:
         field = self.spec.answer_field

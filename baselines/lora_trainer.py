@@ -3,7 +3,7 @@
 * :func:`attach_lora` wraps a backbone in a peft LoRA (``LoraConfig`` + ``get_peft_model``); the task type
   (``CAUSAL_LM`` / ``SEQ_2_SEQ_LM``) follows the backbone kind and ``target_modules: auto`` picks the attention
   projections that exist in the model: ``q_proj``/``v_proj`` (Llama, Qwen, Mistral, SmolLM) or ``q``/``v``
-  (T5), as OPPU's stage 2 (reference 3.1) and LaMP's per-user PEFT (reference 2.8) adapt them.
+  (T5), as OPPU's stage 2 and LaMP's per-user PEFT (arXiv 2409.09510) adapt them.
 * :func:`train_lora` runs a small :class:`PairLoss` LightningModule (``LanguageModel.loss``: cross-entropy on
   target tokens only, as OPPU masks the prompt with -100) under a ``lightning.Trainer`` with ``max_epochs``,
   gradient accumulation, clipping and precision from config, no checkpoints and no logger (the caller saves
@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from benchmark.models.devices import local_strategy
+from benchmark.models.schedule import linear_warmup_decay
 
 # attention projections to adapt, by backbone kind; the first set the model has wins
 AUTO_TARGETS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -56,15 +57,27 @@ class LoraStage:
     batch_size: int = 8
     accumulate: int = 1
 
+    def __post_init__(self) -> None:
+        for key in ("r", "alpha", "batch_size", "accumulate"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"method.*.{key} must be >= 1, got {getattr(self, key)}")
+        if self.epochs < 0 or self.max_pairs < 0 or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"a LoRA stage needs epochs >= 0, max_pairs >= 0 and dropout in [0, 1); got "
+                             f"epochs={self.epochs}, max_pairs={self.max_pairs}, dropout={self.dropout}")
+
 
 @dataclass
 class TrainSettings:
-    """Optimiser and numerics shared by both stages (OPPU, reference 3.1)."""
+    """Optimiser and numerics shared by both stages (OPPU's settings)."""
     weight_decay: float = 0.01
     warmup: float = 0.1            # fraction of optimiser steps with a linear warmup
     max_grad_norm: float = 0.3
     precision: str = "32-true"     # Lightning precision: 32-true | bf16-mixed | 16-mixed
     max_target_tokens: int = 128
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.warmup <= 1.0:
+            raise ValueError(f"method.train.warmup must be in [0, 1], got {self.warmup}")
 
 
 @dataclass
@@ -90,7 +103,7 @@ def resolve_targets(model: torch.nn.Module, kind: str, target_modules: Any) -> l
                      f"{kind} backbone {type(model).__name__}; set method.task/user.target_modules explicitly")
 
 
-def attach_lora(model: torch.nn.Module, kind: str, stage: Any, seed: int):
+def attach_lora(model: torch.nn.Module, kind: str, stage: LoraStage, seed: int):
     """A fresh LoRA on ``model`` (modified in place, base weights frozen) -> ``peft.PeftModel``.
 
     The LoRA A matrices are drawn from ``torch.manual_seed(seed)``; B starts at zero, so the adapted model
@@ -98,7 +111,7 @@ def attach_lora(model: torch.nn.Module, kind: str, stage: Any, seed: int):
     from peft import LoraConfig, TaskType, get_peft_model
 
     config = LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM if kind == "seq2seq" else TaskType.CAUSAL_LM,
-                        r=int(stage.r), lora_alpha=int(stage.alpha), lora_dropout=float(stage.dropout),
+                        r=stage.r, lora_alpha=stage.alpha, lora_dropout=stage.dropout,
                         target_modules=resolve_targets(model, kind, stage.target_modules), bias="none")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -146,7 +159,7 @@ def is_saved(folder: Path) -> bool:
 class PairLoss(L.LightningModule):
     """Cross-entropy on the target tokens of (prompt, target) batches through a LanguageModel's ``loss``."""
 
-    def __init__(self, lm, settings: Any, lr: float, total_steps: int):
+    def __init__(self, lm, settings: TrainSettings, lr: float, total_steps: int):
         super().__init__()
         self.lm = lm
         self.net = lm.model                    # registered, so Lightning moves it and toggles train/eval
@@ -155,18 +168,15 @@ class PairLoss(L.LightningModule):
 
     def training_step(self, batch: tuple[list[str], list[str]], batch_idx: int) -> torch.Tensor:
         prompts, targets = batch
-        loss = self.lm.loss(prompts, targets, max_target_tokens=int(self.settings.max_target_tokens))
+        loss = self.lm.loss(prompts, targets, max_target_tokens=self.settings.max_target_tokens)
         self.losses.append(float(loss.detach()))
         return loss
 
     def configure_optimizers(self):
         params = [p for p in self.net.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=float(self.settings.weight_decay))
-        warm = max(1, math.ceil(float(self.settings.warmup) * self.total_steps))
-        total = max(self.total_steps, warm + 1)
-
-        def factor(step: int) -> float:  # linear warmup to lr, then linear decay to 0 (HF "linear")
-            return (step + 1) / warm if step < warm else max(0.0, (total - step) / (total - warm))
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.settings.weight_decay)
+        # linear warm-up to lr, then linear decay to 0; the first of a user's few steps already trains
+        factor = linear_warmup_decay(self.total_steps, self.settings.warmup, warmup_from_zero=False)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
@@ -194,14 +204,14 @@ def _quiet_lightning() -> Iterator[None]:
                 lg.setLevel(lvl)
 
 
-def train_lora(lm, pairs: Sequence[tuple[str, str]], stage: Any, settings: Any, *, seed: int,
+def train_lora(lm, pairs: Sequence[tuple[str, str]], stage: LoraStage, settings: TrainSettings, *, seed: int,
                progress_bar: bool = False) -> TrainStats:
     """Train the trainable (LoRA) parameters of ``lm.model`` on ``pairs``; leaves the model in eval mode."""
     if not pairs:
         raise ValueError("baselines/lora_trainer.py: train_lora got no training pairs")
-    bs, accumulate, epochs = int(stage.batch_size), int(stage.accumulate), int(stage.epochs)
+    bs, accumulate, epochs = stage.batch_size, stage.accumulate, stage.epochs
     steps = math.ceil(math.ceil(len(pairs) / bs) / accumulate) * epochs
-    module = PairLoss(lm, settings, float(stage.lr), steps)
+    module = PairLoss(lm, settings, stage.lr, steps)
     # length-grouped shuffling (the HF Trainer's group_by_length): random batches of similar length pad least
     sampler = LengthGroupedSampler(bs, lengths=[len(p) + len(t) for p, t in pairs],
                                    generator=torch.Generator().manual_seed(seed))
@@ -212,8 +222,8 @@ def train_lora(lm, pairs: Sequence[tuple[str, str]], stage: Any, settings: Any, 
         torch.manual_seed(seed)   # LoRA dropout
         lm.model.train()          # Lightning keeps the mode it finds; the backbone is loaded in eval mode
         trainer = L.Trainer(max_epochs=epochs, accumulate_grad_batches=accumulate,
-                            gradient_clip_val=float(settings.max_grad_norm) or None,
-                            precision=str(settings.precision), accelerator=accelerator,
+                            gradient_clip_val=settings.max_grad_norm or None,
+                            precision=settings.precision, accelerator=accelerator,
                             strategy=local_strategy(lm.device),    # this process's device, under any launcher
                             enable_checkpointing=False, logger=False, enable_model_summary=False,
                             enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1)

@@ -1,4 +1,4 @@
-"""OPPU, One PEFT Per User (Tan et al. 2024, arXiv 2402.04401; reference 3.1): a shared task LoRA, then a
+"""OPPU, One PEFT Per User (Tan et al. 2024, arXiv 2402.04401; code TamSiuhin/OPPU): a shared task LoRA, then a
 private LoRA per user trained only on that user's own history.
 
 Stage 1 (``fit``): one LoRA trained on the (LaMP input -> gold) pairs of the training questions, then merged
@@ -6,10 +6,10 @@ Stage 1 (``fit``): one LoRA trained on the (LaMP input -> gold) pairs of the tra
 process use is never touched. ``method.task.epochs=0`` skips stage 1 (per-user LoRA on the plain backbone).
 
 Stage 2 (``predict``): for each evaluated user, a fresh LoRA trained on pairs built from that user's history
-items with the task's ``spec.user_pair`` template (LaMP-7's derived ``{head}``/``{tail}``: the first quarter of
-the item's words / the rest, reference 2.8). Each user's pairs are built from that user's items alone: the
-released OPPU code accumulated every earlier user's data into later users' training sets (reference 3.1,
-defect 1); ``tests/test_oppu.py`` checks the isolation.
+items with the task's ``user_pair`` template (``tasks:`` in configs/methods/oppu.yaml; LaMP-7's derived
+``{head}``/``{tail}``: the first quarter of the item's words / the rest, as LaMP's per-user PEFT code does). Each
+user's pairs are built from that user's items alone: the released OPPU code accumulated every earlier user's data
+into later users' training sets (a defect); ``tests/test_oppu.py`` checks the isolation.
 
 Design choices (all recorded in ``cost()``):
 
@@ -41,22 +41,20 @@ Deviations from the released code: deterministic decoding from the run's config 
 from __future__ import annotations
 
 import copy
-import json
 import random
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional, Sequence
 
-from omegaconf import OmegaConf
-
-from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.config import MethodConfig, as_dict, check_choice
+from benchmark.contract.method import Method
 from benchmark.contract.prediction import Prediction
 from baselines.lora_trainer import FORMAT as TRAINER_FORMAT
 from baselines.lora_trainer import (LoraStage, TrainSettings, adapter_state, attach_lora, is_saved, load_state,
                                     read_adapter, save_adapter, train_lora, trainable_params)
 from benchmark.contract.registry import register_method
-from benchmark.data.example import Example
+from benchmark.data.example import Example, leak_free_history
 from benchmark.cache.store import content_key
 from benchmark.data.tasks import TaskSpec, render
 
@@ -66,12 +64,26 @@ HISTORY_RULE = "items in every evaluated question's profile of the user (by item
 
 
 @dataclass
+class PairTemplate:
+    """A user's training pair from one history item: ``input`` and ``output`` rendered from the item's fields
+    (plus the derived ``{head}``/``{tail}``, see :func:`derived_fields`)."""
+    input: str = "???"
+    output: str = "???"
+
+
+@dataclass
 class OPPUConfig(MethodConfig):
     task: LoraStage = field(default_factory=lambda: LoraStage(epochs=1, max_pairs=64, batch_size=4, accumulate=2))
     user: LoraStage = field(default_factory=lambda: LoraStage(epochs=2, max_pairs=8, batch_size=4))
     train: TrainSettings = field(default_factory=TrainSettings)
     max_users: Optional[int] = None   # None = every evaluated user
     fallback: str = "task_adapter"    # task_adapter | error: how users without an adapter are answered
+    user_pair: PairTemplate = field(default_factory=PairTemplate)   # per task (tasks: block of oppu.yaml)
+
+    def __post_init__(self) -> None:
+        check_choice(self.fallback, FALLBACKS, "fallback")
+        if self.max_users is not None and self.max_users < 0:
+            raise ValueError(f"method.max_users must be >= 0 or null, got {self.max_users}")
 
 
 @dataclass
@@ -88,32 +100,21 @@ def derived_fields(spec: TaskSpec, item: dict[str, Any]) -> dict[str, str]:
     return {"head": " ".join(words[:cut]), "tail": " ".join(words[cut:])}
 
 
-def user_pairs(spec: TaskSpec, items: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+def user_pairs(spec: TaskSpec, template: PairTemplate, items: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     """(input, output) training pairs from one user's history items; items with an empty output are dropped."""
     pairs = []
     for item in items:
         fields = {**derived_fields(spec, item), **item}
-        target = render(spec.user_pair.output, fields).strip()
+        target = render(template.output, fields).strip()
         if target:
-            pairs.append((render(spec.user_pair.input, fields), target))
+            pairs.append((render(template.input, fields), target))
     return pairs
-
-
-def _item_id(item: dict[str, Any]) -> str:
-    return str(item["id"]) if "id" in item else json.dumps(item, sort_keys=True, default=str)
-
-
-def leak_free_history(examples: Sequence[Example]) -> list[dict[str, Any]]:
-    """Profile items present in every given question's profile, in the order of the shortest profile."""
-    profiles = sorted((ex.profile for ex in examples), key=len)
-    common = set.intersection(*({_item_id(it) for it in p} for p in profiles))
-    return [it for it in profiles[0] if _item_id(it) in common]
 
 
 def select_users(history_sizes: dict[str, int], max_users: int | None) -> list[str]:
     """Users that get an adapter, in training order: most active first, ties by user key."""
     ranked = sorted(history_sizes, key=lambda u: (-history_sizes[u], u))
-    return ranked if max_users is None else ranked[:max(int(max_users), 0)]
+    return ranked if max_users is None else ranked[:max(max_users, 0)]
 
 
 # ---------------------------------------------------------------------------------------------- method
@@ -122,13 +123,11 @@ class OPPU(Method):
     Config: ClassVar[type] = OPPUConfig
     grid_order: ClassVar[int] = 80     # trained methods run after the prompting ones
     shard_by: ClassVar[str] = "user"   # a rank trains the adapters of the users it owns
+    cfg: OPPUConfig
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        if self.cfg.fallback not in FALLBACKS:
-            raise ValueError(f"configs/methods/{self.name}.yaml: method.fallback must be one of {FALLBACKS}, "
-                             f"got {self.cfg.fallback!r}")
-        self.seed = int(ctx.seed)
+        self.seed = ctx.seed
         self.peft = None                                  # stage-1 model wrapped in the per-user LoRA
         self.stage1: dict[str, Any] = {"status": "not run"}
         self.users: dict[str, dict[str, Any]] = {}        # user key -> adapter record (status, key, meta)
@@ -141,9 +140,6 @@ class OPPU(Method):
         return [ex.input for ex in examples]
 
     # ------------------------------------------------------------------ shared pieces
-    def _node(self, name: str) -> dict[str, Any]:
-        return OmegaConf.to_container(self.cfg[name], resolve=True)  # type: ignore[return-value]
-
     def _base_ident(self) -> dict[str, Any]:
         lm = self.ctx.lm
         return {**lm.ident, "max_input_tokens": lm.max_input_tokens, "chat": lm.use_chat}
@@ -178,18 +174,18 @@ class OPPU(Method):
     # ------------------------------------------------------------------ stage 1
     def fit(self, train: Sequence[Example]) -> None:
         labelled = [ex for ex in train if ex.gold is not None]
-        if len(labelled) > int(self.cfg.task.max_pairs):
+        if len(labelled) > self.cfg.task.max_pairs:
             keep = sorted(random.Random(f"{self.seed}:oppu-task").sample(range(len(labelled)),
-                                                                         int(self.cfg.task.max_pairs)))
+                                                                         self.cfg.task.max_pairs))
             labelled = [labelled[i] for i in keep]
         pairs = list(zip(self.prompts(labelled), [str(ex.gold) for ex in labelled]))
         model = copy.deepcopy(self.ctx.lm.model)       # never mutate the shared backbone
-        if int(self.cfg.task.epochs) <= 0 or not pairs:
+        if self.cfg.task.epochs <= 0 or not pairs:
             reason = "method.task.epochs=0" if pairs else "no labelled training question"
             self.stage1 = {"status": f"skipped ({reason})", "key": "none"}
         else:
-            key = content_key("oppu-task", TRAINER_FORMAT, self._base_ident(), self._node("task"), self._node("train"),
-                              pairs, self.seed)
+            key = content_key("oppu-task", TRAINER_FORMAT, self._base_ident(), as_dict(self.cfg.task),
+                              as_dict(self.cfg.train), pairs, self.seed)
             peft = attach_lora(model, self.ctx.lm.kind, self.cfg.task, self.seed)
             self.stage1 = self._train_or_load(peft, "oppu_task_adapters", key, pairs, self.cfg.task,
                                               seed=self.seed, bar=True)
@@ -207,9 +203,10 @@ class OPPU(Method):
         by_user: dict[str, list[int]] = {}
         for i, ex in enumerate(examples):
             by_user.setdefault(ex.user_key, []).append(i)
-        limit = int(self.cfg.user.max_pairs)
+        limit, template = self.cfg.user.max_pairs, self.cfg.user_pair
         histories = {u: leak_free_history([examples[i] for i in idx]) for u, idx in by_user.items()}
-        pairs = {u: user_pairs(self.ctx.spec, h[-limit:] if limit > 0 else []) for u, h in histories.items()}
+        pairs = {u: user_pairs(self.ctx.spec, template, h[-limit:] if limit > 0 else [])
+                 for u, h in histories.items()}
         chosen = select_users({u: len(h) for u, h in histories.items()}, self.cfg.max_users)
         self.without_adapter = {u: "over method.max_users" for u in by_user if u not in chosen}
         self.without_adapter.update({u: "no usable history item" for u in chosen if not pairs[u]})
@@ -223,8 +220,8 @@ class OPPU(Method):
         user_ns = "oppu_user_adapters"
         bar = self.ctx.progress(chosen, total=len(chosen), desc=f"{self.name}: per-user LoRA")
         for user in bar:
-            key = content_key("oppu-user", TRAINER_FORMAT, self._base_ident(), self.stage1["key"], self._node("user"),
-                              self._node("train"), pairs[user], self.seed)
+            key = content_key("oppu-user", TRAINER_FORMAT, self._base_ident(), self.stage1["key"], as_dict(self.cfg.user),
+                              as_dict(self.cfg.train), pairs[user], self.seed)
             load_state(self.peft, self._fresh)
             self.users[user] = self._train_or_load(self.peft, user_ns, key, pairs[user], self.cfg.user,
                                                    seed=int(key[:8], 16), bar=False)
@@ -264,7 +261,7 @@ class OPPU(Method):
             "n_users_resumed": sum(r["status"] == "resumed" for r in recs),
             "n_users_without_adapter": len(self.without_adapter),
             "users_without_adapter_reasons": dict(sorted(Counter(self.without_adapter.values()).items())),
-            "n_examples_fallback": self.n_fallback_examples, "fallback": str(self.cfg.fallback),
+            "n_examples_fallback": self.n_fallback_examples, "fallback": self.cfg.fallback,
             "user_selection": SELECTION_RULE, "max_users": self.cfg.max_users, "user_history": HISTORY_RULE,
             "user_pairs_mean": _mean([r["n_pairs"] for r in recs]),
             "user_train_s_mean": _mean(secs), "user_train_s_total": round(sum(secs), 3),
@@ -284,13 +281,15 @@ def _mean(xs: Sequence[float]) -> float:
 
 @register_method("oppu_rag")
 class OPPURag(OPPU):
-    """OPPU+RAG (reference 3.1, k > 0): LaMP's RAG prompt (benchmark/models/prompts.py) with the ``k`` best items of the
-    question's own profile by ``retriever`` (BM25 by default, as OPPU), in stage-1 training and at inference.
+    """OPPU+RAG (OPPU with k > 0 retrieved items): LaMP's RAG prompt (benchmark/models/prompts.py) with the ``k``
+    best items of the question's own profile by ``retriever`` (BM25 by default, as OPPU), in stage-1 training and
+    at inference.
     The per-user pairs stay retrieval-free (OPPU also prepends items from ``profile[:idx]`` there for 5 tasks)."""
 
     Config: ClassVar[type] = OPPURagConfig
     caches: ClassVar[tuple[str, ...]] = ("bm25",)
+    cfg: OPPURagConfig
 
     def prompts(self, examples: Sequence[Example]) -> list[str]:
         from benchmark.models.prompts import rag_prompts
-        return rag_prompts(self.ctx, examples, str(self.cfg.retriever), int(self.cfg.k))
+        return rag_prompts(self.ctx, examples, self.cfg.retriever, self.cfg.k)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from benchmark.contract.method import MethodConfig
+from benchmark.contract.config import MethodConfig
 from baselines.heuristics import ReferenceMethod
 from benchmark.contract.registry import register_method
 from benchmark.data.example import Example

@@ -1,8 +1,8 @@
 """Retrieval-augmented baselines (LaMP, Salemi et al. 2023; the retrieval rows Persona-Plug compares against).
 
-Each method ranks the question's own profile (reference 2.6: query and documents from the task spec), takes
-the ``k`` best items and builds LaMP's prompt under the token budget (benchmark/models/prompts.py), then asks the shared
-backbone under the run's answer mode. Nothing is trained; rankings and embeddings are cached in the store.
+Each method ranks the question's own profile (query and documents from the task spec, as LaMP's
+``prompts/prompts.py``), takes the ``k`` best items and builds LaMP's prompt under the token budget
+(benchmark/models/prompts.py), then asks the shared backbone under the run's answer mode. Nothing is trained; rankings and embeddings are cached in the store.
 
     bm25     rank_bm25 BM25Okapi semantics over whitespace tokens (k1, b, epsilon as LaMP's library defaults)
     dense    the run's embedder (configs/base.yaml ``embedder``): MiniLM here, Contriever or bge by id on a GPU
@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
-from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.config import MethodConfig
+from benchmark.contract.method import Method
 from benchmark.contract.prediction import Prediction
 from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
@@ -27,6 +28,10 @@ from benchmark.retrieval.rankers import Ranker, make_ranker
 @dataclass
 class RagConfig(MethodConfig):
     k: int = 1                       # profile items in the prompt (LaMP: 1 for zero-shot LLMs; 1, 2, 4 ablations)
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"method.k must be >= 1, got {self.k}")
 
 
 @dataclass
@@ -44,6 +49,7 @@ class RandomConfig(RagConfig):
 class RagMethod(Method):
     """Rank, take k, prompt, answer. Subclasses name their retriever and its options."""
     Config: ClassVar[type] = RagConfig
+    cfg: RagConfig
     retriever: ClassVar[str] = ""
     grid_order: ClassVar[int] = 20           # after the LLM-free references, before methods reusing the caches
 
@@ -54,15 +60,12 @@ class RagMethod(Method):
         return make_ranker(self.retriever, self.ctx, **self.ranker_options())
 
     def predict(self, examples: Sequence[Example]) -> Prediction:
-        k = int(self.cfg.k)
-        if k < 1:
-            raise ValueError(f"configs/methods/{self.name}.yaml: method.k must be >= 1, got {k}")
-        prompts = rag_prompts(self.ctx, examples, self.ranker(), k)
+        prompts = rag_prompts(self.ctx, examples, self.ranker(), self.cfg.k)
         raw, final = self.ctx.lm.answer(prompts)
         return Prediction(final, raw=raw, prompts=prompts)
 
     def cost(self) -> dict[str, Any]:
-        return {"trainable_params": 0, "stored_bytes_per_user": 0, "retriever": self.retriever, "k": int(self.cfg.k)}
+        return {"trainable_params": 0, "stored_bytes_per_user": 0, "retriever": self.retriever, "k": self.cfg.k}
 
 
 @register_method("bm25")
@@ -72,7 +75,7 @@ class BM25(RagMethod):
     retriever = "bm25"
 
     def ranker_options(self) -> dict[str, Any]:
-        return {"k1": float(self.cfg.k1), "b": float(self.cfg.b), "epsilon": float(self.cfg.epsilon)}
+        return {"k1": self.cfg.k1, "b": self.cfg.b, "epsilon": self.cfg.epsilon}
 
 
 @register_method("dense")
@@ -92,4 +95,4 @@ class Random(RagMethod):
     retriever = "random"
 
     def ranker_options(self) -> dict[str, Any]:
-        return {} if self.cfg.seed is None else {"seed": int(self.cfg.seed)}
+        return {} if self.cfg.seed is None else {"seed": self.cfg.seed}

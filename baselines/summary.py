@@ -2,15 +2,16 @@
 summary in front of LaMP's retrieval prompt with a small k.
 
 Offline, an instruction-tuned LLM (the summariser) reads up to ``history_items`` (K) of the user's history and
-writes a task-aware summary with the task's prompt (``spec.summary_prompt``, the wording OPPU's PAG baseline
-uses; reference 3.2). At inference the summary is placed before LaMP's RAG prompt with ``k`` retrieved items
+writes a task-aware summary with the task's prompt (``summary_prompt`` in the ``tasks:`` block of
+configs/methods/summary.yaml, the wording OPPU's PAG baseline uses). At inference the summary is placed before
+LaMP's RAG prompt with ``k`` retrieved items
 (``summary``: k = 1 by default, a quarter of RAG's k = 4, the paper's "75 % less retrieved data";
 ``summary_only``: k = 0, summary + the plain input). No official code exists; the choices below are ours and
 every one is recorded (config, ``summaries.jsonl``, cost columns).
 
 Summariser prompt (``summariser_prompt``): the K items (``selection``: ``recency`` = the latest K, or
 ``random`` = K drawn by an RNG seeded with (seed, user key) alone; OPPU samples 10, unseeded), oldest first,
-each rendered with ``spec.summary_item`` and joined by " | " (OPPU's separator; its released code formats the
+each rendered with the task's ``summary_item`` and joined by " | " (OPPU's separator; its released code formats the
 Python list repr by mistake). The whole prompt fits ``summary_max_input_tokens`` of the summariser's
 tokenizer: the instruction is never cut; items share the rest evenly (``fair_shares``), and an item that must
 shrink loses tokens from its longest field, so a short label or headline survives. Greedy decoding,
@@ -42,14 +43,15 @@ from typing import Any, Optional
 
 from omegaconf import OmegaConf
 
-from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.config import MethodConfig, check_choice, check_range
+from benchmark.contract.method import Method
 from benchmark.contract.prediction import Prediction
 from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
 from benchmark.models.prompts import TokenCounter, build_rag_prompt
 from benchmark.retrieval.rankers import random_rank, recency_rank, retrieve_top_k
 from benchmark.cache.store import content_key, text_key
-from benchmark.data.tasks import TaskSpec, render
+from benchmark.data.tasks import render
 
 NAMESPACE = "summaries"
 SELECTIONS = ("recency", "random")
@@ -67,11 +69,26 @@ class SummaryConfig(MethodConfig):
     summary_max_new_tokens: int = 96     # greedy
     summary_share: float = 0.4           # max fraction of backbone.max_input_tokens the summary part may take
     summary_header: str = "User summary: "
+    summary_prompt: str = "???"          # per task (tasks: block): the summariser's instruction, with {history}
+    summary_item: str = "???"            # per task: one history item, from its profile fields
+
+    def __post_init__(self) -> None:
+        check_choice(self.selection, SELECTIONS, "selection")
+        check_range(self.summary_share, 0.0, 1.0, "summary_share")
+        if self.k < 0:
+            raise ValueError(f"method.k must be >= 0, got {self.k}")
+        if "{history}" not in self.summary_prompt:
+            raise ValueError(f"method.summary_prompt must contain {{history}}, got {self.summary_prompt[:60]!r}")
 
 
 @dataclass
 class SummaryOnlyConfig(SummaryConfig):
     k: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.k != 0:
+            raise ValueError(f"summary_only takes k = 0, got method.k={self.k}; use the 'summary' method for k > 0")
 
 
 @dataclass
@@ -131,18 +148,19 @@ def fit_item(template: str, item: dict[str, Any], n_tokens: int, count: Callable
     return truncate(text, n_tokens)
 
 
-def summariser_prompt(spec: TaskSpec, items: Sequence[dict[str, Any]], budget: int, count: Callable[[str], int],
-                      truncate: Callable[[str, int], str]) -> tuple[str, list[dict]]:
-    """-> (prompt within ``budget`` tokens, the items it kept). The instruction is never cut."""
-    empty = render(spec.summary_prompt, {"history": ""})
+def summariser_prompt(template: str, item_template: str, items: Sequence[dict[str, Any]], budget: int,
+                      count: Callable[[str], int], truncate: Callable[[str, int], str]) -> tuple[str, list[dict]]:
+    """-> (``template`` with the items, each rendered by ``item_template``, within ``budget`` tokens; the items it
+    kept). The instruction is never cut."""
+    empty = render(template, {"history": ""})
     items = list(items)
     while items:
-        full = [render(spec.summary_item, {k: str(v) for k, v in it.items()}) for it in items]
+        full = [render(item_template, {k: str(v) for k, v in it.items()}) for it in items]
         room = budget - count(empty) - count(SEPARATOR) * (len(items) - 1)
         shares = fair_shares([count(t) for t in full], room)
         for _ in range(4):  # sub-word merges across the joins can add a token or two: shave the largest share
-            texts = [fit_item(spec.summary_item, it, s, count, truncate) for it, s in zip(items, shares)]
-            prompt = render(spec.summary_prompt, {"history": SEPARATOR.join(texts)})
+            texts = [fit_item(item_template, it, s, count, truncate) for it, s in zip(items, shares)]
+            prompt = render(template, {"history": SEPARATOR.join(texts)})
             over = count(prompt) - budget
             if over <= 0 and all(texts):
                 return prompt, items
@@ -152,7 +170,7 @@ def summariser_prompt(spec: TaskSpec, items: Sequence[dict[str, Any]], budget: i
             shares[j] -= over
         items = items[1:]  # not even one token per item: drop the oldest and retry
     if count(empty) > budget:
-        raise ValueError(f"baselines/summary.py: task {spec.name}: the summary instruction alone has "
+        raise ValueError(f"baselines/summary.py: the summary instruction alone has "
                          f"{count(empty)} tokens > summary_max_input_tokens={budget}")
     return empty, []
 
@@ -166,15 +184,10 @@ class SummaryAugmented(Method):
     Config = SummaryConfig
     caches = ("summaries", "bm25")
     shard_by = "user"                  # a rank writes the summaries of the users it owns
+    cfg: SummaryConfig
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        if self.cfg.selection not in SELECTIONS:
-            raise ValueError(f"baselines/summary.py: method.selection must be one of {SELECTIONS}, "
-                             f"got {self.cfg.selection!r}")
-        if not 0.0 <= float(self.cfg.summary_share) <= 1.0:
-            raise ValueError(f"baselines/summary.py: method.summary_share must be in [0, 1], "
-                             f"got {self.cfg.summary_share}")
         self.seconds: list[float] = []          # summarisation wall seconds per computed user (batch mean)
         self.cpu_seconds: list[float] = []      # the same in process CPU seconds (all threads): load-independent
         self.hits = self.misses = self.n_cut = self.n_dropped = 0
@@ -188,24 +201,24 @@ class SummaryAugmented(Method):
             return self.ctx.lm
         from benchmark.models.loading import load_backbone
         node = OmegaConf.to_container(self.ctx.cfg.backbone, resolve=True)
-        node["id"] = str(self.cfg.summarizer)
+        node["id"] = self.cfg.summarizer
         return load_backbone(node, {"num_beams": 1})
 
     @property
     def decoding(self) -> dict[str, Any]:
-        return {"max_new_tokens": int(self.cfg.summary_max_new_tokens), "num_beams": 1, "do_sample": False}
+        return {"max_new_tokens": self.cfg.summary_max_new_tokens, "num_beams": 1, "do_sample": False}
 
     def jobs(self, examples: Sequence[Example]) -> tuple[list[Job], list[int]]:
         """-> (distinct summaries to write, for each example the index of its job)."""
-        lm, spec = self.summarizer, self.ctx.spec
+        lm = self.summarizer
         jobs: dict[str, Job] = {}
         position: dict[str, int] = {}
         index: list[int] = []
         for ex in examples:
-            items = select_history(ex.profile, int(self.cfg.history_items), self.cfg.selection, self.ctx.seed,
+            items = select_history(ex.profile, self.cfg.history_items, self.cfg.selection, self.ctx.seed,
                                    ex.user_key)
-            prompt, kept = summariser_prompt(spec, items, int(self.cfg.summary_max_input_tokens),
-                                             lm.count_tokens, lm.truncate)
+            prompt, kept = summariser_prompt(self.cfg.summary_prompt, self.cfg.summary_item, items,
+                                             self.cfg.summary_max_input_tokens, lm.count_tokens, lm.truncate)
             ids = [str(it.get("id", "")) for it in kept]
             key = content_key("summary/v1", dict(lm.ident), prompt, ids, self.decoding)
             job = jobs.setdefault(key, Job(ex.user_key, ids, prompt, key))
@@ -224,7 +237,7 @@ class SummaryAugmented(Method):
                 self.hits += 1
             else:
                 todo.append(job)
-        batch = max(int(getattr(lm, "generate_batch_size", 1) or 1), 1)
+        batch = max(lm.generate_batch_size, 1)
         pending: list[Job] = []
         for i, job in enumerate(self.ctx.progress(todo, total=len(todo), desc=f"summarise {self.ctx.spec.name}")):
             pending.append(job)
@@ -241,8 +254,8 @@ class SummaryAugmented(Method):
     def _write(self, jobs: list[Job]) -> None:
         lm = self.summarizer
         t0, c0 = time.perf_counter(), time.process_time()
-        outs = lm.generate([j.prompt for j in jobs], max_new_tokens=int(self.cfg.summary_max_new_tokens),
-                           num_beams=1, desc=None, max_input_tokens=int(self.cfg.summary_max_input_tokens))
+        outs = lm.generate([j.prompt for j in jobs], max_new_tokens=self.cfg.summary_max_new_tokens,
+                           num_beams=1, desc=None, max_input_tokens=self.cfg.summary_max_input_tokens)
         wall, cpu = (time.perf_counter() - t0) / len(jobs), (time.process_time() - c0) / len(jobs)
         for job, out in zip(jobs, outs):
             job.summary = out
@@ -259,7 +272,7 @@ class SummaryAugmented(Method):
         tok, spec = TokenCounter(self.ctx.lm), self.ctx.spec
         budget = int(self.ctx.cfg.backbone.max_input_tokens)
         header = self.cfg.summary_header
-        cap = int(float(self.cfg.summary_share) * budget) - tok.count(header + "\n")
+        cap = int(self.cfg.summary_share * budget) - tok.count(header + "\n")
         text = tok.truncate(summary.strip(), cap)[0] if cap > 0 else ""
         if text:
             rest = budget - tok.count(f"{header}{text}\n")
@@ -280,7 +293,7 @@ class SummaryAugmented(Method):
 
     def retrieve(self, examples: Sequence[Example]) -> list[list[dict[str, Any]]]:
         """The top ``k`` profile items per example from the configured ranker (none when k = 0)."""
-        k = int(self.cfg.k)
+        k = self.cfg.k
         if k <= 0:
             return [[] for _ in examples]
         return retrieve_top_k(self.ctx, examples, self.cfg.retriever, k)
@@ -307,7 +320,7 @@ class SummaryAugmented(Method):
                 "summary_cache_misses": self.misses,
                 "summarize_s_per_user": _mean(self.seconds), "summarize_cpu_s_per_user": _mean(self.cpu_seconds),
                 "summarizer": self.summarizer.ident.get("id") if self.records else None,
-                "selection": self.cfg.selection, "k": int(self.cfg.k),
+                "selection": self.cfg.selection, "k": self.cfg.k,
                 "summaries_dropped_for_budget": self.n_dropped, "prompts_cut_to_budget": self.n_cut}
 
 
@@ -316,12 +329,6 @@ class SummaryOnly(SummaryAugmented):
     """The summary and the plain LaMP input, no retrieved items (the paper's sparse / cold-start setting)."""
 
     Config = SummaryOnlyConfig
-
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        if int(self.cfg.k) != 0:
-            raise ValueError(f"baselines/summary.py: summary_only takes k = 0, got method.k={self.cfg.k}; "
-                             f"use the 'summary' method for k > 0")
 
 
 def _mean(xs: Sequence[float]) -> float | None:

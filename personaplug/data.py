@@ -1,11 +1,12 @@
 """Persona-Plug's training and prediction data: items, the frozen history table, augmentation, loaders.
 
-Mirrors the official data path (reference.md 1.2-1.3, ``aggr_id.py`` + ``PersonalDataset_profile.py``):
+Mirrors the official data path (the official ``aggr_id.py`` + ``code/PersonalDataset_profile.py``):
 
 * a question's history is its own profile (train and eval alike), each item embedded once with the *frozen*
   embedder as ``spec.history_text(item)`` through the shared content-hash store
-  (``benchmark.retrieval.rankers.embed_texts``); the vectors form one table ``[N, De]`` and an item keeps row indices;
-* the query of the input encoder is ``spec.embedder_query(input)`` (the embedder adds its query instruction);
+  (``benchmark.retrieval.embeddings.embed_texts``); the vectors form one table ``[N, De]`` and an item keeps row indices;
+* the query of the input encoder is the method's per-task ``query`` rule applied to the input (``method.query``,
+  from the ``tasks:`` block of configs/methods/pplug.yaml; the embedder adds its query instruction);
 * training augmentation (``aggr_id.py`` step 4), **seeded** here (the original is not): every question with more
   than 2 history items gets ``copies`` extra copies, each with ``int(n * U(0, 0.5)) + 1`` items deleted, the kept
   ones in ``random.sample`` order; the original is kept too (x11 for the paper's 10 copies);
@@ -27,6 +28,7 @@ from torch.utils.data import DataLoader
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from benchmark.data.example import Example
+from benchmark.data.tasks import QueryRule, extract_query
 from personaplug.model import pad_history
 
 
@@ -41,7 +43,7 @@ class PlugItem:
 
 def history_table(ctx, examples: Sequence[Example]) -> tuple[torch.Tensor, list[tuple[int, ...]]]:
     """Embed every distinct history text once -> table ``[N, De]`` and, per example, its row indices."""
-    from benchmark.retrieval.rankers import embed_texts
+    from benchmark.retrieval.embeddings import embed_texts
 
     texts: dict[str, int] = {}
     rows = []
@@ -56,18 +58,18 @@ def history_table(ctx, examples: Sequence[Example]) -> tuple[torch.Tensor, list[
 
 
 def make_items(ctx, examples: Sequence[Example], prompts: Sequence[str], rows: Sequence[tuple[int, ...]],
-               *, with_targets: bool) -> list[PlugItem]:
+               *, query: QueryRule, with_targets: bool) -> list[PlugItem]:
     items = []
     for ex, prompt, hist in zip(examples, prompts, rows, strict=True):
         if with_targets and ex.gold is None:
             raise ValueError(f"personaplug/data.py: training example {ex.id!r} has no gold output")
         items.append(PlugItem(id=ex.id, prompt=prompt, target=ex.gold if with_targets else None,
-                              query=ctx.spec.embedder_query(ex.input), history=hist))
+                              query=extract_query(query, ex.input), history=hist))
     return items
 
 
 def augment(items: Sequence[PlugItem], copies: int, seed: int) -> list[PlugItem]:
-    """The official history-deletion augmentation, seeded (reference 1.2 step 4)."""
+    """The official history-deletion augmentation, seeded (``aggr_id.py`` step 4)."""
     rng = random.Random(f"pplug-augment:{seed}")
     out: list[PlugItem] = []
     for it in items:

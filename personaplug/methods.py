@@ -2,7 +2,7 @@
 
 One class does the work (:class:`PersonaPlugMethod`); the variants differ only in a config field they pin:
 
-* ``pplug``        the official model (reference.md 1.4): instruction token + input-aware user token;
+* ``pplug``        the official model (``code/ModelForPer.py``): instruction token + input-aware user token;
 * ``pplug_rag``    the same with LaMP's BM25 k=1 retrieval prompt as the LLM input (paper Table 3; not in the
                    released code: trained and evaluated with the RAG prompt so both see the same input form);
 * ``pplug_mean``   ablation: the mean of the projected history instead of input-aware attention;
@@ -26,11 +26,13 @@ from typing import Any, ClassVar, Optional, Sequence
 import lightning as L
 from omegaconf import OmegaConf
 
-from benchmark.contract.method import Method, MethodConfig
+from benchmark.contract.config import MethodConfig, as_dict, check_choice
+from benchmark.contract.method import Method
 from benchmark.contract.prediction import Prediction
 from benchmark.contract.registry import register_method
 from benchmark.data.example import Example
 from benchmark.cache.store import content_key
+from benchmark.data.tasks import QueryRule
 from personaplug.data import PlugData, augment, history_table, make_items, split_by_user
 from personaplug.model import PersonaPlug
 from personaplug.module import PlugModule, make_trainer
@@ -58,8 +60,7 @@ class PlugConfig(MethodConfig):
     lr: float = 1e-4
     weight_decay: float = 1e-4
     warmup_ratio: float = 0.05
-    epochs: int = 2
-    epochs_by_task: dict[str, int] = field(default_factory=lambda: {"LaMP_3": 1})
+    epochs: int = 2                       # per task in pplug.yaml's tasks: block (LaMP_3: 1, as the official script)
     max_steps: int = -1                   # -1 = epochs decide
     batch_size: int = 2
     accumulate_grad_batches: int = 8
@@ -69,40 +70,48 @@ class PlugConfig(MethodConfig):
     # Lightning Trainer
     accelerator: str = "auto"
     devices: Any = 1
-    strategy: str = "auto"                # auto | ddp | fsdp | ...
+    strategy: str = "auto"                # a one-process strategy; many devices come from torchrun / srun
     precision: str = "auto"               # auto = bf16-mixed on GPU, 32 on CPU
     predict_batch_size: int = 8
     progress_bar: bool = False
     cache: bool = True                    # reuse a trained plug from the store
+    # per task (tasks: block of configs/methods/pplug.yaml): the input encoder's query, cut out of the LaMP input
+    query: QueryRule = field(default_factory=lambda: QueryRule(kind="???"))
+
+    def __post_init__(self) -> None:
+        check_choice(self.mode, ("attention", "mean"), "mode")
+        check_choice(self.select, ("last", "dev_loss"), "select")
+        check_choice(self.scale_mode, ("official", "unit"), "scale_mode")
 
 
 class PersonaPlugMethod(Method):
     grid_order = 60                    # trained: after retrieval (whose BM25 cache pplug_rag reuses)
     caches = ("embeddings",)           # the history table: one embedding per distinct history text
     Config: ClassVar[type] = PlugConfig
+    cfg: PlugConfig
     pinned: ClassVar[dict[str, Any]] = {}    # config values that define a variant
 
     def __init__(self, ctx):
         super().__init__(ctx)
         for key, value in self.pinned.items():
-            if self.cfg[key] != value:
+            if getattr(self.cfg, key) != value:
                 raise ValueError(f"personaplug/methods.py: method {self.name!r} needs method.{key}={value!r}, "
-                                 f"got {self.cfg[key]!r} (use another method for that variant)")
+                                 f"got {getattr(self.cfg, key)!r} (use another method for that variant)")
         self.module: PlugModule | None = None
         self.info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ pieces
     def prompts(self, examples: Sequence[Example]) -> list[str]:
-        """The LLM input text: the official LaMP input, verbatim (reference 1.7)."""
+        """The LLM input text: the official LaMP input, verbatim (as the official code feeds it)."""
         return [ex.input for ex in examples]
 
     def epochs(self) -> int:
-        return int(self.cfg.epochs_by_task.get(self.ctx.spec.name, self.cfg.epochs))
+        return self.cfg.epochs
 
     def build_plug(self) -> PersonaPlug:
         L.seed_everything(self.ctx.seed, verbose=False)
         c = self.cfg
-        scale = float(c.soft_token_scale) if c.soft_token_scale else self.ctx.lm.embedding_norm()
+        scale = c.soft_token_scale if c.soft_token_scale else self.ctx.lm.embedding_norm()
         plug = PersonaPlug(self.ctx.embedder, self.ctx.lm.hidden_size, scale=scale, mode=c.mode,
                            use_instruction=c.use_instruction, use_user=c.use_user, n_user_tokens=c.n_user_tokens,
                            temperature=c.temperature, train_input_encoder=c.train_input_encoder,
@@ -120,7 +129,7 @@ class PersonaPlugMethod(Method):
         for ex in train:
             h.update(json.dumps([ex.id, ex.user_key, ex.input, ex.gold,
                                  [self.ctx.spec.history_text(i) for i in ex.profile]]).encode())
-        method = {k: v for k, v in OmegaConf.to_container(self.cfg, resolve=True).items() if k not in NOT_IN_KEY}
+        method = {k: v for k, v in as_dict(self.cfg).items() if k not in NOT_IN_KEY}
         cfg = self.ctx.cfg
         parts = {"format": FORMAT, "backbone": dict(self.ctx.lm.ident), "embedder": dict(self.ctx.embedder.ident),
                  "backbone_cfg": {k: cfg.backbone[k] for k in ("max_input_tokens", "chat_template", "dtype")},
@@ -165,8 +174,8 @@ class PersonaPlugMethod(Method):
         fit_ex, held = split_by_user(train, c.select_fraction, seed) if c.select == "dev_loss" else (list(train), [])
         every = list(fit_ex) + list(held)
         table, rows = history_table(self.ctx, every)                                   # [N, De]
-        items = make_items(self.ctx, every, self.prompts(every), rows, with_targets=True)
-        train_items = augment(items[:len(fit_ex)], int(c.augment_copies), seed)
+        items = make_items(self.ctx, every, self.prompts(every), rows, query=c.query, with_targets=True)
+        train_items = augment(items[:len(fit_ex)], c.augment_copies, seed)
         data = PlugData(table, train=train_items, val=items[len(fit_ex):], cap=c.history_cap,
                         batch_size=c.batch_size, predict_batch_size=c.predict_batch_size, seed=seed)
         module = self.make_module(plug)
@@ -198,7 +207,7 @@ class PersonaPlugMethod(Method):
             return Prediction([])
         table, rows = history_table(self.ctx, examples)                                # [N, De]
         prompts = self.prompts(examples)
-        items = make_items(self.ctx, examples, prompts, rows, with_targets=False)
+        items = make_items(self.ctx, examples, prompts, rows, query=self.cfg.query, with_targets=False)
         data = PlugData(table, predict=items, cap=self.cfg.history_cap,
                         predict_batch_size=self.cfg.predict_batch_size, seed=self.ctx.seed)
         make_trainer(self.cfg, predict=True, device=self.ctx.lm.device).predict(self.module, datamodule=data, return_predictions=False)
@@ -212,7 +221,8 @@ class PersonaPlugMethod(Method):
         """The soft tokens ``[N, P, L]`` of these examples (inspection and tests)."""
         assert self.module is not None
         table, rows = history_table(self.ctx, examples)
-        items = make_items(self.ctx, examples, [ex.input for ex in examples], rows, with_targets=False)
+        items = make_items(self.ctx, examples, [ex.input for ex in examples], rows, query=self.cfg.query,
+                           with_targets=False)
         batch = PlugData(table, cap=self.cfg.history_cap).collate(items)
         return self.module.plug(batch["history"], batch["mask"], batch["queries"])
 
@@ -277,23 +287,27 @@ class RagPlugConfig(PlugConfig):
     retriever: str = "bm25"               # a benchmark.retrieval.rankers ranker: bm25 | dense | recency | random
     rag_k: int = 1                        # retrieved profile items in the prompt (paper Table 3: BM25, k = 1)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.rag_k < 1:
+            raise ValueError(f"method.rag_k must be >= 1, got {self.rag_k}")
+
 
 @register_method("pplug_rag")
 class PPlugRAG(PersonaPlugMethod):
     """Persona-Plug with LaMP's retrieval-augmented prompt (benchmark/models/prompts.py) in training and prediction."""
     Config = RagPlugConfig
+    cfg: RagPlugConfig
     pinned = {"mode": "attention", "use_instruction": True, "use_user": True}
     caches = ("embeddings", "bm25")
 
     def ranker(self):
         from benchmark.retrieval.rankers import make_ranker
-        return make_ranker(str(self.cfg.retriever), self.ctx)
+        return make_ranker(self.cfg.retriever, self.ctx)
 
     def prompts(self, examples: Sequence[Example]) -> list[str]:
         from benchmark.models.prompts import rag_prompts
-        if int(self.cfg.rag_k) < 1:
-            raise ValueError(f"configs/methods/{self.name}.yaml: method.rag_k must be >= 1, got {self.cfg.rag_k}")
-        return rag_prompts(self.ctx, examples, self.ranker(), int(self.cfg.rag_k))
+        return rag_prompts(self.ctx, examples, self.ranker(), self.cfg.rag_k)
 
     def key_extra(self) -> dict[str, Any]:
         return {"ranker": self.ranker().ident}

@@ -1,6 +1,6 @@
 """PersonaPlug: the user embedder of Persona-Plug (Liu et al., arXiv 2409.11901), as a plain ``nn.Module``.
 
-What it computes (reference.md section 1.4 and Appendix A, ``code/ModelForPer.py`` of rucliujn/PPlug):
+What it computes (the official code, ``code/ModelForPer.py`` of rucliujn/PPlug, class ``PersonalLLM``):
 
 * history vectors ``h_i`` (frozen embedder, precomputed through the content-hash store) come in padded
   ``[B, H, De]`` with a mask ``[B, H]``;

@@ -1,6 +1,6 @@
 """The thin LightningModule around :class:`~personaplug.model.PersonaPlug`, and the Trainer built from config.
 
-Training (reference.md 1.5, ``main_profile.py`` + ``run_all_t5.sh``): the frozen LLM's own cross-entropy on the
+Training (the official ``code/main_profile.py`` + ``code/run_all_t5.sh``): the frozen LLM's own cross-entropy on the
 target tokens with the soft tokens in front of the prompt (``lm.loss(prompts, targets, prefix=...)``); AdamW
 (lr 1e-4, weight decay 1e-4), linear warmup over 5% of the optimizer steps then linear decay to 0 (the Hugging
 Face ``linear`` schedule), gradient-norm clipping at 1.0 (the HF Trainer default the official run inherits),
@@ -20,7 +20,6 @@ ranks and gathers the answers itself (benchmark/runs/ranks.py): the module neith
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
@@ -28,19 +27,8 @@ import torch
 from torchmetrics import MeanMetric
 
 from benchmark.models.devices import launched, local_strategy
+from benchmark.models.schedule import linear_warmup_decay
 from personaplug.model import PersonaPlug
-
-
-def linear_warmup_decay(total_steps: int, warmup_ratio: float):
-    """HF ``get_linear_schedule_with_warmup`` as an LR multiplier: 0 -> 1 over the warmup, then 1 -> 0."""
-    total = max(int(total_steps), 1)
-    warmup = math.ceil(warmup_ratio * total)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return step / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
-    return factor
 
 
 def resolve_precision(precision: str) -> str:
@@ -64,11 +52,11 @@ def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, 
     if launched() and device is not None:
         place = dict(strategy=local_strategy(device))
     if not predict:
-        kw = dict(max_epochs=int(cfg.epochs if epochs is None else epochs), max_steps=int(cfg.max_steps),
-                  accumulate_grad_batches=int(cfg.accumulate_grad_batches), gradient_clip_val=float(cfg.grad_clip),
+        kw = dict(max_epochs=cfg.epochs if epochs is None else epochs, max_steps=cfg.max_steps,
+                  accumulate_grad_batches=cfg.accumulate_grad_batches, gradient_clip_val=cfg.grad_clip,
                   limit_val_batches=1.0 if validate else 0, num_sanity_val_steps=0)
     return L.Trainer(**place, precision=resolve_precision(cfg.precision), logger=False, enable_checkpointing=False,
-                     enable_model_summary=False, enable_progress_bar=bool(cfg.progress_bar),
+                     enable_model_summary=False, enable_progress_bar=cfg.progress_bar,
                      use_distributed_sampler=not predict and not launched(), **kw)
 
 

@@ -47,7 +47,8 @@ def load_examples(root: Path, task: str) -> list[Example]:
 def timed_rank(tmp: Path, spec, exs: list[Example], make_ranker) -> tuple[float, dict]:
     """Seconds and cache stats of ranking ``exs`` as a new process would: in-memory tables dropped, a new Store
     on ``tmp`` (cold when it is empty, warm on the second call); ``make_ranker(store)`` builds the ranker."""
-    from benchmark.retrieval.rankers import forget_tables, rank_examples
+    from benchmark.retrieval.rankers import rank_examples
+    from benchmark.retrieval.table import forget_tables
     from benchmark.cache.store import Store
 
     forget_tables()

@@ -19,10 +19,13 @@ CHAT = ("{% for m in messages %}<s> {{ m['content'] }} </s>{% endfor %}"
 
 def _corpus() -> list[str]:
     from benchmark.data.tasks import load_task, task_names
+    from benchmark.runs.config import method_nodes
+    summary_prompts = method_nodes("summary")[1]          # the summariser's per-task prompts (summary.yaml)
     texts = []
     for name in task_names():
         spec = load_task(name)
-        texts += [spec.input_template, spec.rag.item, spec.rag.prompt, spec.summary_prompt, *spec.labels]
+        texts += [spec.input_template, spec.rag.item, spec.rag.prompt, summary_prompts[name].summary_prompt,
+                  *spec.labels]
     from benchmark.data import synthetic
     texts += [" ".join(synthetic.TOPIC_WORDS), " ".join(synthetic.SIGNATURE_WORDS), " ".join(synthetic.FILLERS)]
     texts.append("the a of and is for to in movie user likes paper title review score tweet article answer "

@@ -62,3 +62,55 @@ def test_broken_task_node_is_rejected():
     node.kind = "regression"
     with pytest.raises(ValueError, match="kind"):
         spec_from_config(node)
+
+
+# ---------------------------------------------------------------------------------------------- typed method configs
+@pytest.mark.parametrize("method", method_names())
+def test_every_method_config_is_its_validated_dataclass_on_every_task(method):
+    from benchmark.contract.config import instantiate
+    cls = get_method(method)
+    for task in task_names():
+        obj = instantiate(cls.Config, compose(task, method, [], profile="test").method, method)
+        assert type(obj) is cls.Config and obj.name == method
+
+
+@pytest.mark.parametrize("method,override,message", [
+    ("bm25", "method.k=0", "bm25.yaml.*k must be >= 1"),
+    ("summary", "method.selection=oldest", "summary.yaml.*selection"),
+    ("summary_only", "method.k=2", "summary_only takes k = 0"),
+    ("oppu", "method.fallback=base", "oppu.yaml.*fallback"),
+    ("oppu", "method.user.batch_size=0", "oppu.yaml.*batch_size"),
+    ("pplug", "method.select=best", "pplug.yaml.*select"),
+    ("user_majority", "method.fallback_rating_stat=median", "user_majority.yaml.*fallback_rating_stat"),
+    ("bm25", "method.k=two", "bm25.yaml|k"),
+])
+def test_bad_method_values_fail_at_compose_naming_the_file(method, override, message):
+    with pytest.raises(ConfigError, match=message):
+        compose("LaMP_2", method, [override], profile="test")
+
+
+def test_method_owned_templates_live_in_the_method_yaml_keyed_by_task():
+    spec_fields = set(load_task("LaMP_2").__dataclass_fields__)
+    assert not spec_fields & {"user_pair", "summary_prompt", "summary_item", "pplug_query"}
+    lamp7 = compose("LaMP_7", "oppu", [], profile="test").method
+    assert (lamp7.user_pair.input, lamp7.user_pair.output) == ("Complete the following tweet: {head}", "{tail}")
+    assert compose("LaMP_7", "oppu_rag", [], profile="test").method.user_pair == lamp7.user_pair     # extends: oppu
+    assert compose("LaMP_3", "pplug", [], profile="paper").method.epochs == 1                          # tasks: LaMP_3
+    assert compose("LaMP_2", "pplug", [], profile="paper").method.epochs == 2
+    assert compose("LaMP_2", "tasktuned", [], profile="test").method.query.marker == "description: "  # extends: pplug
+    assert "{history}" in compose("LaMP_4", "summary_only", [], profile="test").method.summary_prompt
+
+
+def test_a_method_yaml_with_an_unknown_task_or_key_is_an_error(tmp_path, monkeypatch):
+    from benchmark.runs import config as config_mod
+    bad = tmp_path / "bm25.yaml"
+    monkeypatch.setattr(config_mod, "method_file", lambda name: bad)
+    bad.write_text("method: {k: 1}\ntasks: {LaMP_9: {k: 2}}\n")
+    with pytest.raises(ConfigError, match="tasks.LaMP_9 is not a shipped task"):
+        compose("LaMP_2", "bm25", [], profile="test")
+    bad.write_text("method: {k: 1}\ntasks: {LaMP_2: {kk: 2}}\n")
+    with pytest.raises(ConfigError, match="tasks.LaMP_2.*kk"):
+        compose("LaMP_2", "bm25", [], profile="test")
+    bad.write_text("method: {k: 1}\ntasks: {LaMP_2: {k: 4}}\n")
+    assert compose("LaMP_2", "bm25", [], profile="test").method.k == 4
+    assert compose("LaMP_3", "bm25", [], profile="test").method.k == 1

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from benchmark.data import download
-from benchmark.data.reader import LampFormatError, data_digest, read_split, sha256_file
+from benchmark.cache.store import sha256_file
+from benchmark.data.reader import LampFormatError, data_digest, read_split
 from benchmark.data.tasks import load_task
 
 LAMP2 = load_task("LaMP_2")

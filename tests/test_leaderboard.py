@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.report import compare; from benchmark.report import leaderboard
+from benchmark.report import compare, leaderboard
+from benchmark.report import rows as run_rows
 from benchmark.report.plots import Point, pareto_front
 
 FIXTURE = Path(__file__).parent / "fixtures" / "runs_fixture"
@@ -197,12 +198,12 @@ def test_compare_refuses_task_mismatch_and_other_ids(results):
 def test_runs_file_problems(tmp_path):
     good = json.dumps({"run_id": "a", "status": "finished", "task": "LaMP_2", "method": "m", "metrics": {}, "data": {}})
     with pytest.raises(FileNotFoundError, match="no runs file"):
-        compare.read_rows(tmp_path)
+        run_rows.load_rows(tmp_path)
     (tmp_path / "runs.jsonl").write_text(good + "\n" + '{"run_id": "b", "sta')  # interrupted append
-    assert [r["run_id"] for r in compare.read_rows(tmp_path)] == ["a"]  # benchmark.runs.provenance skips the torn line
+    assert [r["run_id"] for r in run_rows.load_rows(tmp_path)] == ["a"]  # benchmark.runs.provenance skips the torn line
     (tmp_path / "runs.jsonl").write_text(good + "\n" + json.dumps({"run_id": "c", "status": "finished"}) + "\n")
     with pytest.raises(ValueError, match=r"row 2 \(run 'c'\) lacks task, method, metrics, data"):
-        compare.read_rows(tmp_path)
+        run_rows.load_rows(tmp_path)
 
 
 def test_committed_fixture_matches_its_builder(tmp_path):

@@ -1,4 +1,4 @@
-"""benchmark.scoring.metrics: official LaMP semantics (docs reference 2.4) with hand-computed expectations."""
+"""benchmark.scoring.metrics: official LaMP semantics (LaMP's eval/evaluation.py) with hand-computed expectations."""
 from __future__ import annotations
 
 import json

@@ -8,14 +8,21 @@ import torch
 
 import baselines.oppu as oppu_mod
 from baselines.lora_trainer import read_adapter, resolve_targets
-from baselines.oppu import derived_fields, leak_free_history, select_users, user_pairs
-from benchmark.runs.config import compose
+from baselines.oppu import derived_fields, select_users, user_pairs
 from benchmark.contract.context import Context
-from benchmark.data.example import Example
+from benchmark.data.example import Example, leak_free_history
 from benchmark.data.tasks import load_task
+from benchmark.runs.config import compose
+
+
+def pair_template(task: str):
+    """OPPU's per-user pair template of ``task`` (the tasks: block of configs/methods/oppu.yaml)."""
+    return compose(task, "oppu", profile="test").method.user_pair
+
 
 LAMP2 = load_task("LaMP_2")
-PREFIX = LAMP2.user_pair.input.split("{description}")[0]   # the template text before the description
+PAIR2 = pair_template("LaMP_2")
+PREFIX = PAIR2.input.split("{description}")[0]              # the template text before the description
 SMALL = ["method.task.max_pairs=4", "method.task.batch_size=2", "method.user.epochs=1",
          "method.user.batch_size=2", "method.user.max_pairs=3"]
 
@@ -62,12 +69,13 @@ def test_lamp7_head_tail_hand_computed():
     got = derived_fields(spec, {"text": "one two three four five six seven eight nine"})
     assert got == {"head": "one two", "tail": "three four five six seven eight nine"}   # 9 // 4 = 2 words
     assert derived_fields(spec, {"text": "single"}) == {"head": "single", "tail": ""}
-    pairs = user_pairs(spec, [{"id": "1", "text": "a b c d e f g h"}, {"id": "2", "text": "lonely"}])
+    items = [{"id": "1", "text": "a b c d e f g h"}, {"id": "2", "text": "lonely"}]
+    pairs = user_pairs(spec, pair_template("LaMP_7"), items)
     assert pairs == [("Complete the following tweet: a b", "c d e f g h")]            # empty tail dropped
 
 
 def test_lamp2_user_pairs_use_the_users_items():
-    pairs = user_pairs(LAMP2, [item(3, 0, "comedy"), item(3, 1, "classic")])
+    pairs = user_pairs(LAMP2, PAIR2, [item(3, 0, "comedy"), item(3, 1, "classic")])
     assert pairs == [(PREFIX + "movie 3 0 user likes", "comedy"), (PREFIX + "movie 3 1 user likes", "classic")]
 
 
@@ -107,8 +115,8 @@ def test_isolation_resume_and_cost(tiny_backbone_dir, tiny_overrides, tmp_path, 
     # stage 1: the first 4 training questions' (input, gold) pairs (a seeded sample of 4 out of 5)
     assert len(spy[0]) == 4 and {p for p in spy[0]} <= {(ex.input, ex.gold) for ex in TRAIN}
     # stage 2: users in order of history size (u2: 4 items, u1: 3, u3: 2); each sees its own latest 3 items only
-    assert spy[1:] == [user_pairs(LAMP2, profile(2, 4)[-3:]), user_pairs(LAMP2, profile(1, 3)),
-                       user_pairs(LAMP2, profile(3, 2))]
+    assert spy[1:] == [user_pairs(LAMP2, PAIR2, profile(2, 4)[-3:]), user_pairs(LAMP2, PAIR2, profile(1, 3)),
+                       user_pairs(LAMP2, PAIR2, profile(3, 2))]
     for pairs, user in zip(spy[1:], (2, 1, 3)):
         assert all(f"movie {user} " in prompt for prompt, _ in pairs)
 
@@ -146,7 +154,7 @@ def test_max_users_cap_and_fallback(tiny_causal_dir, tiny_overrides, tmp_path, s
     out = m.predict(evals).outputs
     assert len(out) == 4
     # u2 has two questions: its history is the 4 items both may see (q2b's 5th item is q2's future); latest 3 kept
-    assert spy[1:] == [user_pairs(LAMP2, profile(2, 4)[-3:])]
+    assert spy[1:] == [user_pairs(LAMP2, PAIR2, profile(2, 4)[-3:])]
     cost = m.cost()
     assert cost["n_users_with_adapter"] == 1 and cost["n_users_without_adapter"] == 2
     assert cost["n_examples_fallback"] == 2 and cost["fallback"] == "task_adapter"
@@ -181,7 +189,7 @@ def test_oppu_rag_trains_and_answers_on_retrieval_prompts(tiny_causal_dir, tiny_
     item_text = LAMP2.rag.item.split("{")[0]                       # 'the tag for the movie: "'
     assert all(item_text in prompt for prompt, _ in spy[0])         # stage 1 on RAG prompts
     assert all(item_text in p and p.endswith(ex.input) for p, ex in zip(pred.prompts, evals))
-    assert spy[1:] == [user_pairs(LAMP2, profile(2, 4)[-3:]), user_pairs(LAMP2, profile(1, 3))]
+    assert spy[1:] == [user_pairs(LAMP2, PAIR2, profile(2, 4)[-3:]), user_pairs(LAMP2, PAIR2, profile(1, 3))]
 
 
 @pytest.mark.slow

@@ -218,7 +218,7 @@ def _examples(n: int, tag: str = "t") -> list[Example]:
 def _batch(method, examples):
     from personaplug.data import PlugData, history_table, make_items
     table, rows = history_table(method.ctx, examples)
-    items = make_items(method.ctx, examples, method.prompts(examples), rows, with_targets=True)
+    items = make_items(method.ctx, examples, method.prompts(examples), rows, query=method.cfg.query, with_targets=True)
     return PlugData(table, cap=512).collate(items)
 
 

@@ -169,7 +169,7 @@ def test_rag_methods_predict_within_budget_and_reuse_rankings(method, tmp_path, 
     from benchmark.contract.registry import get_method
     from benchmark.runs.config import compose, method_sweep
     from benchmark.contract.context import Context
-    from benchmark.retrieval.rankers import forget_tables
+    from benchmark.retrieval.table import forget_tables
 
     assert method_sweep(method) == [("k=1", ["method.k=1"]), ("k=4", ["method.k=4"])]
     exs = lamp7_examples()

@@ -15,11 +15,13 @@ import pytest
 import torch
 from rank_bm25 import BM25Okapi
 
-from benchmark.retrieval import bm25
+from benchmark.retrieval import bm25, bm25_tokens
 from benchmark.retrieval.bm25 import bm25_rank, bm25_rank_many
 from benchmark.data.example import Example
-from benchmark.retrieval.rankers import (BM25Ranker, DenseRanker, Ranker, RecencyRanker, ShardedTable, dense_rank_many,
-                                 embed_texts, forget_tables, rank_examples, random_rank, recency_rank, text_keys)
+from benchmark.retrieval.embeddings import dense_rank_many, embed_texts, text_keys
+from benchmark.retrieval.rankers import (BM25Ranker, DenseRanker, Ranker, RecencyRanker, rank_examples, random_rank,
+                                         recency_rank)
+from benchmark.retrieval.table import ShardedTable, forget_tables
 from benchmark.cache.store import Store, content_key
 from benchmark.data.tasks import load_task, task_names
 
@@ -128,13 +130,13 @@ PIECES = ["a", "ab", "abcdefg", "abcdefgh", "abcdefghi", "x" * 16, "x" * 17, "y"
 
 
 def test_split_keys_is_str_split_with_exact_keys():
-    everything = "x".join(map(chr, range(0x110000)))        # what str.split() splits on: bm25.SPACES, exactly
+    everything = "x".join(map(chr, range(0x110000)))        # what str.split() splits on: bm25_tokens.SPACES, exactly
     kept = set(map(ord, "".join(everything.split())))
-    assert sorted(set(range(0x110000)) - kept) == bm25.SPACES
+    assert sorted(set(range(0x110000)) - kept) == bm25_tokens.SPACES
     rng = pyrandom.Random(3)
     texts = ["".join(rng.choices(PIECES, k=rng.randint(0, 12))) for _ in range(600)] + ["", " ", "\u3000", "ab"]
     for batch in (texts, [t for t in texts if t.isascii()], [t for t in texts if not t.isascii()]):
-        key, first, n = bm25.split_keys(batch)
+        key, first, n = bm25_tokens.split_keys(batch)
         assert n.tolist() == [len(t.split()) for t in batch]
         keys_of: dict[str, set[int]] = {}
         for t, f in zip(batch, first.tolist()):
@@ -154,7 +156,8 @@ def test_bm25_unicode_long_tokens_and_forced_hash_collisions(monkeypatch):
     assert bm25_rank_many(queries, corpora) == want
     monkeypatch.setattr(bm25, "BATCH_ROWS", 30)              # (no document repeats here: parts of ~180 chars)
     assert bm25_rank_many(queries, corpora) == want
-    monkeypatch.setattr(bm25, "_GOLD", np.uint64(0))         # every hash collides: long-token keys fall back to
+    monkeypatch.setattr(bm25, "GOLD", np.uint64(0))          # every hash collides: long-token keys fall back to
+    monkeypatch.setattr(bm25_tokens, "GOLD", np.uint64(0))   # (the tokeniser's and the scorer's sort hash)
     assert bm25_rank_many(queries, corpora) == want          # exact ids, the sort to (key, row) order
 
 

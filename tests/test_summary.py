@@ -10,7 +10,6 @@ from baselines.summary import SEPARATOR, fair_shares, select_history, summariser
 from benchmark.runs.config import compose
 from benchmark.contract.context import Context
 from benchmark.data.example import Example
-from benchmark.data.tasks import load_task
 
 LAMP4_INPUT = "Generate a headline for the following article: "
 
@@ -93,21 +92,22 @@ def test_random_selection_is_seeded_by_seed_and_user_only():
 
 
 def test_summariser_prompt_keeps_instruction_and_truncates_items_evenly():
-    spec = load_task("LaMP_4")
+    cfg = compose("LaMP_4", "summary_only", profile="test").method                # LaMP_4's prompts from the YAML
     count = lambda t: len(t.split())                                       # noqa: E731 - whitespace tokenizer
     truncate = lambda t, n: " ".join(t.split()[:max(n, 0)])                # noqa: E731
     items = [{"id": "a", "text": words(20, "x"), "title": "t1 t2"},
              {"id": "b", "text": words(20, "y"), "title": "u1 u2"}]
-    instruction = count(spec.summary_prompt.format(history=""))
+    instruction = count(cfg.summary_prompt.format(history=""))
     # room for items = 21 - 1 (separator) = 20 -> 10 tokens each: "article:" 6 words "headline:" 2 words
-    prompt, kept = summariser_prompt(spec, items, instruction + 21, count, truncate)
+    template = (cfg.summary_prompt, cfg.summary_item)
+    prompt, kept = summariser_prompt(*template, items, instruction + 21, count, truncate)
     history = f"article: {words(6, 'x')} headline: t1 t2{SEPARATOR}article: {words(6, 'y')} headline: u1 u2"
-    assert prompt == spec.summary_prompt.format(history=history)
+    assert prompt == cfg.summary_prompt.format(history=history)
     assert [it["id"] for it in kept] == ["a", "b"]
-    prompt, kept = summariser_prompt(spec, items, instruction + 4, count, truncate)  # one item at most
+    prompt, kept = summariser_prompt(*template, items, instruction + 4, count, truncate)  # one item at most
     assert [it["id"] for it in kept] == ["b"] and count(prompt) <= instruction + 4
     with pytest.raises(ValueError, match="instruction alone"):
-        summariser_prompt(spec, items, instruction - 1, count, truncate)
+        summariser_prompt(*template, items, instruction - 1, count, truncate)
 
 
 # ------------------------------------------------------------------------------------------ the method

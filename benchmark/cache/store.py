@@ -36,8 +36,22 @@ def content_key(*parts: Any) -> str:
     return h.hexdigest()
 
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def text_key(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    """sha256 of a text's UTF-8 bytes (prompt hashes in samples.jsonl and summaries.jsonl)."""
+    return sha256_bytes(text.encode())
+
+
+def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
+    """The one file hasher: sha256 of a file's bytes, read in chunks (data files, model files, downloads)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

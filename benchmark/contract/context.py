@@ -16,6 +16,8 @@ from tqdm.auto import tqdm
 
 from benchmark.cache.store import Store
 from benchmark.data.tasks import TaskSpec, spec_from_config
+from benchmark.models.lm import generation_budget
+from benchmark.models.loading import load_backbone, load_embedder
 
 
 class TaskLM:
@@ -29,11 +31,12 @@ class TaskLM:
 
     @property
     def max_new_tokens(self) -> int:
-        return int(self.decoding.get("max_new_tokens") or self.spec.max_new_tokens)
+        return generation_budget(self.spec, self.decoding)[0]
 
     def generate(self, prompts: Sequence[str], *, prefix: torch.Tensor | None = None, **kw) -> list[str]:
-        kw.setdefault("max_new_tokens", self.max_new_tokens)
-        kw.setdefault("num_beams", int(self.decoding.get("num_beams") or 1))
+        max_new_tokens, num_beams = generation_budget(self.spec, self.decoding)
+        kw.setdefault("max_new_tokens", max_new_tokens)
+        kw.setdefault("num_beams", num_beams)
         return self._lm.generate(prompts, prefix=prefix, **kw)
 
     def answer(self, prompts: Sequence[str], prefix: torch.Tensor | None = None) -> tuple[list[str], list[str]]:
@@ -50,13 +53,11 @@ class Context:
 
     @cached_property
     def lm(self) -> TaskLM:
-        from benchmark.models.loading import load_backbone
         decoding = OmegaConf.to_container(self.cfg.decoding, resolve=True)
         return TaskLM(load_backbone(self.cfg.backbone, decoding), self.spec, decoding)
 
     @cached_property
     def embedder(self):
-        from benchmark.models.loading import load_embedder
         return load_embedder(self.cfg.embedder)
 
     def loaded(self) -> dict[str, Any]:

@@ -14,20 +14,14 @@ content-hash store, the data module (per-user histories) and the progress report
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
+from benchmark.contract.config import MethodConfig, instantiate
 from benchmark.contract.prediction import Prediction
 from benchmark.data.example import Example
 
 if TYPE_CHECKING:
     from benchmark.contract.context import Context
-
-
-@dataclass
-class MethodConfig:
-    """Schema of the ``method:`` node; subclasses add their fields (unknown keys are errors)."""
-    name: str = ""
 
 
 class Method:
@@ -41,7 +35,7 @@ class Method:
 
     def __init__(self, ctx: "Context"):
         self.ctx = ctx
-        self.cfg = ctx.cfg.method
+        self.cfg = instantiate(self.Config, ctx.cfg.method, f"configs/methods/{self.name}.yaml")
 
     @classmethod
     def unsupported_reason(cls, spec) -> str | None:

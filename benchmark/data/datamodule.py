@@ -11,10 +11,10 @@ The DataModule is the answer to "which data, which split, which questions did th
   applies the seeded caps: ``data.limit`` eval questions and ``data.train_limit`` train questions, each a
   ``random.Random`` sample of its own (seeded by ``seed`` and the role, never the global RNG), sorted back to
   file order. The count and the sha256 of the selected ids go into the provenance.
-* ``user_history(user_key)`` is the leak-free history of a user for per-user methods: the shortest profile among
-  the user's *evaluated* questions (in a time-based split, the items before the user's earliest evaluated
-  question, so no evaluated question's gold is inside; LaMP-6 mini has 10 dev questions per user, and a later
-  one's profile holds the earlier ones' golds). Users with no evaluated question get their longest train profile.
+* ``user_history(user_key)`` is the leak-free history of a user for per-user methods
+  (:func:`benchmark.data.example.leak_free_history` over the user's *evaluated* questions: the items in every
+  one of their profiles, so no evaluated question's gold is inside; in a time-based split, the profile of the
+  user's earliest evaluated question). Users with no evaluated question get their longest train profile.
 
 Lightning runs ``prepare_data`` on one process only; ``setup`` therefore re-resolves when it finds no
 provenance (same result: resolution is deterministic).
@@ -29,8 +29,9 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from benchmark.data.reader import SplitData, data_digest, ids_digest, read_split, sha256_file, split_paths
-from benchmark.data.example import Example
+from benchmark.cache.store import sha256_file
+from benchmark.data.reader import SplitData, data_digest, ids_digest, read_split, split_paths
+from benchmark.data.example import Example, leak_free_history
 from benchmark.data.sources import DataSource, resolve_source
 from benchmark.data.tasks import TaskSpec
 
@@ -126,11 +127,10 @@ class LampDataModule(L.LightningDataModule):
         for ex in read["train"].examples:
             if len(ex.profile) >= len(self._history.get(ex.user_key, ())):
                 self._history[ex.user_key] = ex.profile
-        evaluated: dict[str, tuple] = {}
+        evaluated: dict[str, list[Example]] = {}
         for ex in self.eval_examples:
-            if ex.user_key not in evaluated or len(ex.profile) < len(evaluated[ex.user_key]):
-                evaluated[ex.user_key] = ex.profile
-        self._history.update(evaluated)
+            evaluated.setdefault(ex.user_key, []).append(ex)
+        self._history.update({user: tuple(leak_free_history(exs)) for user, exs in evaluated.items()})
         self._ready = True
 
     # ------------------------------------------------------------------ per-user access

@@ -1,6 +1,6 @@
 """``python -m benchmark.data.download --out data/lamp [--tasks LaMP_1 ...] [--kinds time,user]``: the official files.
 
-URL patterns (reference 2.3; LaMP download page, linfeng-du/PURPLE scripts/download.sh):
+URL patterns (LaMP download page, linfeng-du/PURPLE scripts/download.sh):
 
     user-based   https://ciir.cs.umass.edu/downloads/LaMP/LaMP_{k}/{split}/{split}_{questions|outputs}.json
     time-based   https://ciir.cs.umass.edu/downloads/LaMP/time/LaMP_{k}/{split}/{split}_{questions|outputs}.json
@@ -32,7 +32,8 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from benchmark.data.reader import LampFormatError, read_split, sha256_file
+from benchmark.cache.store import sha256_file
+from benchmark.data.reader import LampFormatError, read_split
 from benchmark.cache.store import atomic_write_text
 from benchmark.data.tasks import load_task
 
@@ -44,7 +45,7 @@ HIDDEN_GOLDS = ("test",)
 REMOTE_DIRS = {"LaMP_1": "LaMP_1", "LaMP_2": "LaMP_2/new", "LaMP_3": "LaMP_3", "LaMP_4": "LaMP_4",
                "LaMP_5": "LaMP_5", "LaMP_7": "LaMP_7"}
 NOT_DOWNLOADABLE = {"LaMP_6": "the official LaMP-6 files carry only Avocado ids; rebuilding them needs the "
-                              "LDC-licensed corpus LDC2015T03 (reference 2.3). Use the LaMP-mini stand-in."}
+                              "LDC-licensed corpus LDC2015T03. Use the LaMP-mini stand-in."}
 DEFAULT_TASKS = ("LaMP_1", "LaMP_2", "LaMP_3", "LaMP_4", "LaMP_5", "LaMP_6", "LaMP_7")
 CHUNK = 1 << 16
 

@@ -1,6 +1,6 @@
 """Reading and validating official LaMP files into :class:`~benchmark.data.example.Example` lists.
 
-A LaMP split is two files in a task folder (reference 2.2):
+A LaMP split is two files in a task folder (LaMP's README and ``eval/evaluation.py``):
 
     <root>/<spec.folder>/{split}_questions.json            flat layout (LaMP-mini, ``make data``)
     <root>/<spec.folder>/{split}/{split}_questions.json    nested layout (the official download tree)
@@ -18,12 +18,12 @@ Each file is read once as bytes: the sha256 that goes into a run's provenance is
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.cache.store import sha256_bytes
 from benchmark.data.example import Example
 from benchmark.data.tasks import TaskSpec
 
@@ -42,18 +42,6 @@ class SplitData:
 
 
 # ---------------------------------------------------------------------------------------------- hashing
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def data_digest(files: dict[str, str]) -> str:
     """One sha256 over a ``{relative path: sha256}`` mapping (order-independent): the data identity of a run."""
     canon = json.dumps(dict(sorted(files.items())), sort_keys=True, separators=(",", ":"))

@@ -7,7 +7,7 @@ it. Nothing here is real text; no number from it belongs in a leaderboard.
 
 What is planted is chosen from the task spec, never from the task name (``recipe_of``):
 
-* ``label``  (the spec has labels and its ``user_pair.output`` names the profile field holding them: LaMP-2
+* ``label``  (the spec has labels and its ``answer_field`` names the profile field holding them: LaMP-2
   tag, LaMP-2N category, LaMP-3 score). Each user has a favourite label; it is the gold of ~80% of the user's questions and the label
   of ~80% of their profile items. Other draws are uniform for classification, and +-1 label for ``rating``
   (a user-specific rating bias). So "the user's majority profile label" beats "the global majority label".
@@ -16,8 +16,8 @@ What is planted is chosen from the task spec, never from the task name (``recipe
   profile items and query; the correct candidate shares the user's topic words, the others use another
   user's. The gold is the label of the correct slot (position seeded).
 * ``signature`` (generation: LaMP-4/5/6/7). Each user has a two-word signature phrase that opens every
-  output: the gold and the profile items' output field (``user_pair.output`` when it is a profile field, else
-  the last profile field, e.g. LaMP-7's tweet ``text``). The rest of the output restates the input's content
+  output: the gold and the profile items' output field (the spec's ``answer_field``, else the last profile
+  field). The rest of the output restates the input's content
   (article, abstract, email, neutral tweet), so copying the input scores some ROUGE and adding the signature
   scores more.
 
@@ -38,8 +38,7 @@ import string
 from pathlib import Path
 from typing import Any
 
-from benchmark.data.reader import sha256_bytes
-from benchmark.cache.store import atomic_write_bytes
+from benchmark.cache.store import atomic_write_bytes, sha256_bytes
 from benchmark.data.tasks import TaskSpec, load_task, render, task_names
 
 VERSION = 1
@@ -67,11 +66,9 @@ def template_fields(template: str) -> list[str]:
 
 
 def output_field(spec: TaskSpec) -> str:
-    """The profile field that holds what the task asks to produce."""
-    fields = template_fields(spec.user_pair.output)
-    if len(fields) == 1 and fields[0] in spec.profile_fields:
-        return fields[0]
-    return spec.profile_fields[-1]
+    """The profile field that holds what the task asks to produce: ``answer_field``, else the last profile field
+    (LaMP-1's profile items carry no answer; its ``abstract`` is filled like an output)."""
+    return spec.answer_field or spec.profile_fields[-1]
 
 
 def recipe_of(spec: TaskSpec) -> str:
@@ -81,8 +78,8 @@ def recipe_of(spec: TaskSpec) -> str:
         return "signature"
     if len(template_fields(spec.input_template)) == 1 + len(spec.labels):
         return "choice"
-    if template_fields(spec.user_pair.output) != [output_field(spec)]:
-        raise ValueError(f"task {spec.name}: cannot plant labels: user_pair.output {spec.user_pair.output!r} "
+    if spec.answer_field not in spec.profile_fields:
+        raise ValueError(f"task {spec.name}: cannot plant labels: answer_field {spec.answer_field!r} "
                          f"is not one of the profile fields {spec.profile_fields}")
     return "label"
 

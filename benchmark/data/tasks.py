@@ -3,7 +3,7 @@
 Every LaMP task is one YAML file in ``configs/tasks/`` validated against :class:`TaskSpec`. Code never asks
 ``if task == "LaMP_3"``: it asks the spec (``spec.kind``, ``spec.labels``, ``spec.query`` ...). Facts come from
 the official LaMP code (templates, label order, retrieval queries and documents, RAG item templates) and the
-Persona-Plug code (history text and query per task); see docs/reference notes cited in each YAML.
+Persona-Plug code (history text per task).
 
 Bump ``version`` on any change that can move a number (lm-eval's rule); the version is written in every run row.
 """
@@ -44,7 +44,7 @@ class QueryRule:
 
 @dataclass
 class RagTemplate:
-    """LaMP's retrieval-augmented prompt (reference 2.5): ``item`` per retrieved profile item, items joined
+    """LaMP's retrieval-augmented prompt (``prompts/prompts.py``): ``item`` per retrieved profile item, items joined
     by ", and ", then either ``prompt`` with ``{items}``/``{input}`` or, when ``splice_after`` is set, the
     items spliced into the input right after the first occurrence of that word (LaMP-1)."""
 
@@ -52,12 +52,6 @@ class RagTemplate:
     prompt: str = "{items}. {input}"
     splice_after: str = ""
     truncate_field: str = ""  # the item field cut to fit the token budget (LaMP: description/text/abstract; LaMP-1 title)
-
-
-@dataclass
-class PairTemplate:
-    input: str = "???"
-    output: str = "???"
 
 
 @dataclass
@@ -75,11 +69,7 @@ class TaskSpec:
     doc_fields: list[str] = field(default_factory=list)
     embed_fields: list[str] = field(default_factory=list)
     query: QueryRule = field(default_factory=QueryRule)
-    pplug_query: QueryRule = field(default_factory=QueryRule)
     rag: RagTemplate = field(default_factory=RagTemplate)
-    user_pair: PairTemplate = field(default_factory=PairTemplate)
-    summary_prompt: str = "???"
-    summary_item: str = "???"
     aliases: list[str] = field(default_factory=list)
     directory: str = ""  # folder name under a data root; defaults to ``name``
 
@@ -110,19 +100,15 @@ class TaskSpec:
 
     # ------------------------------------------------------------------ text rules
     def retrieval_query(self, text: str) -> str:
-        """The query LaMP's retrievers use for this input (reference 2.6)."""
+        """The query LaMP's retrievers use for this input (LaMP's ``prompts/prompts.py``)."""
         return extract_query(self.query, text)
 
-    def embedder_query(self, text: str) -> str:
-        """The query Persona-Plug's input encoder embeds (reference 1.2)."""
-        return extract_query(self.pplug_query, text)
-
     def document(self, item: dict[str, Any]) -> str:
-        """A profile item as a retrieval corpus document (reference 2.6)."""
+        """A profile item as a retrieval corpus document (LaMP's ``prompts/prompts.py``)."""
         return " ".join(str(item.get(f, "")) for f in self.doc_fields)
 
     def history_text(self, item: dict[str, Any]) -> str:
-        """A profile item as the text Persona-Plug's history encoder embeds (reference 1.2)."""
+        """A profile item as the text Persona-Plug's history encoder embeds (the official ``aggr_id.py``)."""
         return " ".join(str(item.get(f, "")) for f in self.embed_fields)
 
 

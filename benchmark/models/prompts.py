@@ -1,4 +1,5 @@
-"""LaMP's retrieval-augmented prompts: per-task templates and the token-budget algorithm (reference 2.5).
+"""LaMP's retrieval-augmented prompts: per-task templates and the token-budget algorithm of LaMP's
+``prompts/prompts.py``.
 
 LaMP's ``create_prompt_generator`` (LaMP/prompts/prompts.py), restated over the task spec (``spec.rag``) so no
 code branches on a task name:

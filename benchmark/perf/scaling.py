@@ -214,9 +214,9 @@ def fits(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def plot(results: Sequence[dict[str, Any]], path: Path) -> Path:
     """Wall time and peak RSS against evaluated users (log-log): one line per method, solid = mini pack,
     dashed = synthetic."""
-    from benchmark.report.plots import _figure, _save
+    from benchmark.report.plots import figure_grid, save_figure
 
-    fig, (ax_t, ax_m) = _figure(2, 5.6, 4.2)
+    fig, (ax_t, ax_m) = figure_grid(2, 5.6, 4.2)
     methods = list(dict.fromkeys(r["method"] for r in results))
     colors = {m: f"C{i}" for i, m in enumerate(methods)}
     for source, style, marker in (("mini", "-", "o"), ("synthetic", "--", "s")):
@@ -244,7 +244,7 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> Path:
     ax_m.set_title("peak memory vs users", fontsize=9)
     if results:
         ax_t.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def resolve_plan(*, task: str, methods: Sequence[str], sizes: dict[str, str], caps: dict[str, int], scratch: Path,

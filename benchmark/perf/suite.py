@@ -150,7 +150,8 @@ def bm25_rank_cache(root: Path, task: str, repeats: int) -> dict[str, Any]:
     """Rank-only cold vs warm of the BM25 rankings table (every question of every split), fresh temp dir."""
     import shutil
 
-    from benchmark.retrieval.rankers import BM25Ranker, forget_tables
+    from benchmark.retrieval.rankers import BM25Ranker
+    from benchmark.retrieval.table import forget_tables
     from benchmark.data.tasks import load_task
 
     spec, exs = load_task(task), bench_retrieval().load_examples(root, task)

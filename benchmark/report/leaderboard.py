@@ -9,7 +9,7 @@ Nothing is recomputed from a model (lm-eval ``make_table``, HELM ``helm-summariz
   row per key"; one section per (source, split, profile, question cap), the newest first;
 * values and 95% CIs are the rows' own; the best value per metric column is bold, respecting higher_is_better;
 * significance markers come from paired bootstrap tests on the rows' per-example scores
-  (``benchmark.report.compare.paired`` -> ``benchmark.scoring.metrics.paired_test``) of the task's headline metric, only
+  (``benchmark.report.pairing.paired`` -> ``benchmark.scoring.metrics.paired_test``) of the task's headline metric, only
   between runs that scored the same example ids: † vs zeroshot, ‡ vs the best other method, § vs the best
   LLM-free reference baseline (LLM rows only), each at p < 0.05;
 * a summary ranks methods by their mean rank on the headline metric over the tasks they have a row for;
@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmark.report.compare import ALPHA, DEFAULT_BOOT, PairedTester, read_rows
+from benchmark.report.pairing import ALPHA, DEFAULT_BOOT, PairedTester
+from benchmark.report.rows import load_rows
 from benchmark.report.plots import Panel, Point, arrow, render_plots
 
 REPORTED_FILE = Path(__file__).resolve().parents[2] / "configs" / "reported" / "pplug_paper.yaml"
 ZERO_SHOT, REFERENCE = "zeroshot", "reference"
 MARK_ZS, MARK_BEST, MARK_REF = "†", "‡", "§"
-SCORER = ("official LaMP semantics (LaMP `eval/evaluation.py`, reference 2.4): predictions and golds stripped; "
+SCORER = ("official LaMP semantics (LaMP `eval/evaluation.py`): predictions and golds stripped; "
           "LaMP-1/2 exact label match, anything else unparsable (index -1), macro-F1 over all labels; LaMP-3 "
           "`float()` with the worst-extreme fallback for unparsable outputs; implemented in `benchmark/scoring/metrics.py`")
 ROUGE = ("`rouge_score` rouge1 / rougeL F-measure, `use_stemmer=False`, default tokenizer (lower-case, a-z0-9), "
@@ -325,7 +326,7 @@ def build(results: str | Path = "results", out: str | Path | None = None, n_boot
 
     results = Path(results)
     out = Path(out) if out else results / "leaderboard.md"
-    rows = read_rows(results) if (results / "runs.jsonl").exists() else []
+    rows = load_rows(results) if (results / "runs.jsonl").exists() else []
     selected = select_rows(rows)
     lines = render_header(selected, rows, n_boot, seed)
     tester = PairedTester(results, n_boot, seed)

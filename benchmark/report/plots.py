@@ -65,7 +65,8 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def _figure(n_panels: int, width_per: float, height_per: float):
+def figure_grid(n_panels: int, width_per: float, height_per: float):
+    """A figure with ``n_panels`` axes in rows of at most 3 (spare cells hidden): the suite's one plot layout."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,7 +79,8 @@ def _figure(n_panels: int, width_per: float, height_per: float):
     return fig, list(axes.flat[:n_panels])
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` as a PNG without a timestamp in its metadata (same figure, same bytes), atomically."""
     import matplotlib.pyplot as plt
 
     from benchmark.cache.store import atomic_write_bytes
@@ -98,7 +100,7 @@ def arrow(hib: bool) -> str:
 def task_bars(title: str, panels: Sequence[Panel], path: Path) -> Path:
     """Headline metric per method with 95% CI error bars, one subplot per task."""
     height = max(2.4, 0.42 * max(len(p.points) for p in panels) + 1.2)
-    fig, axes = _figure(len(panels), 5.2, height)
+    fig, axes = figure_grid(len(panels), 5.2, height)
     for ax, panel in zip(axes, panels):
         pts = list(reversed(panel.points))  # barh draws bottom-up; keep the table's top row on top
         y = range(len(pts))
@@ -112,12 +114,12 @@ def task_bars(title: str, panels: Sequence[Panel], path: Path) -> Path:
         ax.set_title(panel.task, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{title}\nblue: LLM methods, grey: LLM-free reference baselines", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def quality_vs_cost(title: str, panels: Sequence[Panel], path: Path) -> Path:
     """Headline metric against per-user cost (log x) with the Pareto front, one subplot per task."""
-    fig, axes = _figure(len(panels), 5.2, 4.0)
+    fig, axes = figure_grid(len(panels), 5.2, 4.0)
     for ax, panel in zip(axes, panels):
         pts = [p for p in panel.points if p.cost is not None]
         for p in pts:
@@ -138,7 +140,7 @@ def quality_vs_cost(title: str, panels: Sequence[Panel], path: Path) -> Path:
         if not pts:
             ax.text(0.5, 0.5, "no cost reported", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle(f"{title}\nquality vs per-user cost; red ring/line: Pareto front", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def render_plots(slug: str, title: str, panels: Sequence[Panel], out_dir: Path) -> list[tuple[str, Path]]:

@@ -5,8 +5,12 @@
 
 * The base file declares every general key; after it is loaded the config is in struct mode, so a key that
   base does not declare is an error (``data.limt=3`` fails, naming the key).
-* The ``method`` node is validated by the method's own schema dataclass (its ``Config``), so method keys are
-  checked the same way (peft-style validation up front, not mid-run).
+* A method file holds ``method:`` (defaults), optionally ``tasks: {<task>: {...}}`` (the method's own per-task
+  data: prompts, templates, query rules, per-task settings; only the running task's entry is merged),
+  ``sweep:`` (one run per value) and ``extends: <method>`` (start from that method's ``method:`` and ``tasks:``,
+  for variants such as ``pplug_mean``).
+* The ``method`` node is validated by the method's own schema dataclass (its ``Config``): instantiated once here,
+  so a bad key, type or value fails before any model loads (``benchmark.contract.config``).
 * A profile may carry ``method_overrides: {<method name>: {...}}``; only the running method's entry is merged.
 * The resolved config is hashed (sha256 of its canonical JSON) and saved beside every run.
 """
@@ -20,8 +24,9 @@ from typing import Any, Iterable
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+from benchmark.contract.config import instantiate
 from benchmark.contract.registry import get_method
-from benchmark.data.tasks import spec_from_config
+from benchmark.data.tasks import spec_from_config, task_names
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -71,12 +76,11 @@ def compose(task: str, method: str, overrides: Iterable[str] = (), profile: str 
         cfg.task = task_cfg.task
 
     method_cls = get_method(method)
-    schema = OmegaConf.structured(method_cls.Config)
     mfile = method_file(method)
-    mnode = _load(mfile) if mfile.exists() else OmegaConf.create({"method": {}})
-    if set(mnode) - {"method", "sweep"}:
-        raise ConfigError(f"{mfile}: only top-level 'method:' and 'sweep:' keys are allowed, got {sorted(mnode)}")
-    mnode = _merge_strict(schema, mnode.get("method", {}), str(mfile))
+    defaults, per_task = method_nodes(method)
+    mnode = _merge_strict(OmegaConf.structured(method_cls.Config), defaults, str(mfile))
+    if task in per_task:
+        mnode = _merge_strict(mnode, per_task[task], f"{mfile} tasks.{task}")
     with _open_struct(cfg):
         cfg.method = mnode
     cfg.method.name = method
@@ -91,7 +95,32 @@ def compose(task: str, method: str, overrides: Iterable[str] = (), profile: str 
     cfg = _merge_strict(cfg, cli, "command line")
     OmegaConf.set_struct(cfg, True)
     spec_from_config(cfg.task)  # CLI may have touched task keys
+    try:                        # the method's typed config, validated now (the method instantiates its own)
+        instantiate(method_cls.Config, cfg.method, str(mfile))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     return cfg
+
+
+def method_nodes(method: str, _seen: tuple[str, ...] = ()) -> tuple[DictConfig, dict[str, DictConfig]]:
+    """(``method:`` defaults, ``tasks:`` entries) of a method file, after its ``extends:`` chain."""
+    mfile = method_file(method)
+    node = _load(mfile) if mfile.exists() else OmegaConf.create({"method": {}})
+    extra = set(node) - {"method", "tasks", "sweep", "extends"}
+    if extra:
+        raise ConfigError(f"{mfile}: top-level keys are method, tasks, sweep and extends; got {sorted(extra)}")
+    tasks = node.get("tasks", None) or {}
+    unknown = sorted(set(tasks) - set(task_names()))
+    if unknown:
+        raise ConfigError(f"{mfile}: tasks.{unknown[0]} is not a shipped task ({', '.join(task_names())})")
+    parent = node.get("extends", None)
+    if not parent:
+        return node.get("method", None) or OmegaConf.create({}), dict(tasks)
+    if parent in _seen or parent == method:
+        raise ConfigError(f"{mfile}: extends {parent!r} makes a cycle")
+    base, base_tasks = method_nodes(str(parent), (*_seen, method))
+    merged_tasks = {t: OmegaConf.merge(base_tasks.get(t, {}), tasks.get(t, {})) for t in {*base_tasks, *tasks}}
+    return OmegaConf.merge(base, node.get("method", None) or {}), merged_tasks
 
 
 class _open_struct:
@@ -131,7 +160,7 @@ def config_hash(cfg: DictConfig | dict) -> str:
     data = to_container(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
     data = json.loads(json.dumps(data, sort_keys=True, default=str))
     run = dict(data.get("run", {}))
-    for k in ("results_dir", "cache_dir", "runs_dir", "force"):
+    for k in ("results_dir", "cache_dir", "force"):
         run.pop(k, None)
     data["run"] = run
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

@@ -12,7 +12,6 @@ any randomness from RNGs seeded by the config (never from global state left by a
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import lightning
 from omegaconf import DictConfig
 
-from benchmark.cache.store import Store
+from benchmark.cache.store import Store, text_key
 from benchmark.contract.context import Context
 from benchmark.contract.prediction import Prediction
 from benchmark.contract.registry import get_method
@@ -71,10 +70,6 @@ class Outcome:
     @property
     def aggregates(self) -> dict[str, float]:
         return {name: block["value"] for name, block in self.metrics.items()}
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def prepare_data(cfg: DictConfig) -> LampDataModule:
@@ -160,7 +155,7 @@ def samples_of(outcome: Outcome) -> list[dict[str, Any]]:
     out = []
     for i, (ex, p, r, o, s) in enumerate(zip(outcome.examples, prompts, pred.raw_or_outputs(), pred.outputs,
                                              outcome.per_example)):
-        out.append({"id": ex.id, "user_id": ex.user_id, "prompt_sha256": sha(p), "raw_output": r, "output": o,
+        out.append({"id": ex.id, "user_id": ex.user_id, "prompt_sha256": text_key(p), "raw_output": r, "output": o,
                     "gold": ex.gold, "scores": s, **{k: v[i] for k, v in extras.items()}})
     return out
 

@@ -1,6 +1,6 @@
 """LaMP metrics with the official scorer's exact semantics, plus bootstrap CIs and a paired test.
 
-What the official scorer does (LaMP ``eval/evaluation.py``; docs reference 2.4, checked by running it):
+What the official scorer does (LaMP ``eval/evaluation.py``, checked by running it):
 
 * classification (LaMP-1, LaMP-2, LaMP-2N): ``str(x).strip()`` on prediction and gold, then the index of
   the string in the label list, or -1 if it is not an exact (case-sensitive) label. ``accuracy`` is the

@@ -3,7 +3,7 @@
     python -m benchmark.scoring.score --golds_json dev_outputs.json --preds_json preds.json --task_name LaMP_2 \
         [--output_file scores.json]
 
-Both files use the official outputs format (docs reference 2.2): ``{"task": "LaMP_k", "golds": [{"id", "output"}]}``.
+Both files use the official outputs format (LaMP's README): ``{"task": "LaMP_k", "golds": [{"id", "output"}]}``.
 The checks are the official ones made explicit: the task names must match ``--task_name`` (a task's declared
 aliases are accepted, e.g. old LaMP-2N files that say "LaMP_2"), and the prediction ids must be exactly the gold
 ids. We also reject duplicate ids, which the official set comparison silently ignores. Any problem is one line
