@@ -10,16 +10,15 @@
   content-hash key); ``train_loss`` and ``lr`` go to the caller's Lightning logger (CSV in the run folder). AdamW with a linear warmup/decay schedule, OPPU's optimiser
   (``adamw_torch``, warmup 0.1, linear, ``max_grad_norm`` 0.3). Shuffling and dropout draw from RNGs seeded by
   the caller, so an adapter does not depend on what was trained before it in the same process.
-* :func:`save_adapter` / :func:`read_adapter`: ``save_pretrained`` into ``<folder>.tmp``, a ``meta.json``
-  beside it, then one atomic rename, so an interrupted run never leaves a half-written adapter that looks done.
+* :func:`save_adapter` / :func:`read_adapter`: ``save_pretrained`` and a ``meta.json`` into a folder the caller
+  gets from ``Store.save_dir`` (a private temp folder renamed into place), so an interrupted run never leaves a
+  half-written adapter that looks done, and two processes saving the same adapter never mix their files.
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
-import os
-import shutil
 import time
 import warnings
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from benchmark.models.devices import local_strategy
 from benchmark.models.schedule import linear_warmup_decay
 
 # attention projections to adapt, by backbone kind; the first set the model has wins
@@ -139,14 +139,10 @@ def trainable_params(model: torch.nn.Module) -> int:
 
 # ---------------------------------------------------------------------------------------------- storage
 def save_adapter(peft_model, folder: Path, meta: dict[str, Any]) -> int:
-    """``save_pretrained`` + ``meta.json`` into ``<folder>.tmp``, then rename -> bytes of the adapter weights."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)   # a leftover of an interrupted run
-    peft_model.save_pretrained(str(tmp))
-    n_bytes = (tmp / ADAPTER_FILE).stat().st_size
-    (tmp / META_FILE).write_text(json.dumps({**meta, "adapter_bytes": n_bytes}, indent=1, sort_keys=True))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    """``save_pretrained`` + ``meta.json`` into ``folder`` (a fresh one from ``Store.save_dir``) -> adapter bytes."""
+    peft_model.save_pretrained(str(folder))
+    n_bytes = (folder / ADAPTER_FILE).stat().st_size
+    (folder / META_FILE).write_text(json.dumps({**meta, "adapter_bytes": n_bytes}, indent=1, sort_keys=True))
     return n_bytes
 
 
@@ -230,7 +226,8 @@ def train_lora(lm, pairs: Sequence[tuple[str, str]], stage: LoraStage, settings:
         lm.model.train()          # Lightning keeps the mode it finds; the backbone is loaded in eval mode
         trainer = L.Trainer(max_epochs=epochs, accumulate_grad_batches=accumulate,
                             gradient_clip_val=settings.max_grad_norm or None,
-                            precision=settings.precision, accelerator=accelerator, devices=1,
+                            precision=settings.precision, accelerator=accelerator,
+                            strategy=local_strategy(lm.device),    # this process's device, under any launcher
                             enable_checkpointing=False, logger=logger, enable_model_summary=False,
                             enable_progress_bar=progress_bar, num_sanity_val_steps=0, log_every_n_steps=1,
                             callbacks=callbacks or [])

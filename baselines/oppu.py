@@ -123,6 +123,7 @@ def select_users(history_sizes: dict[str, int], max_users: int | None) -> list[s
 class OPPU(Method):
     Config: ClassVar[type] = OPPUConfig
     grid_order: ClassVar[int] = 80     # trained methods run after the prompting ones
+    shard_by: ClassVar[str] = "user"   # a rank trains the adapters of the users it owns
     cfg: OPPUConfig
 
     def __init__(self, ctx):
@@ -177,7 +178,7 @@ class OPPU(Method):
                 "n_pairs": stats.n_pairs, "steps": stats.steps,
                 "first_loss": stats.losses[0], "last_loss": stats.losses[-1],
                 "trainable_params": stats.trainable_params, "key": key}
-        meta["adapter_bytes"] = save_adapter(peft, folder, meta)
+        meta["adapter_bytes"] = self.ctx.store.save_dir(namespace, key, lambda tmp: save_adapter(peft, tmp, meta))
         return {"status": "trained", **meta}
 
     # ------------------------------------------------------------------ stage 1
@@ -298,6 +299,7 @@ class OPPURag(OPPU):
     history; the first item has none and keeps the plain input."""
 
     Config: ClassVar[type] = OPPURagConfig
+    caches: ClassVar[tuple[str, ...]] = ("bm25",)
     cfg: OPPURagConfig
 
     def prompts(self, examples: Sequence[Example]) -> RagPrompts:

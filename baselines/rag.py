@@ -75,6 +75,7 @@ class RagMethod(Method):
 @register_method("bm25")
 class BM25(RagMethod):
     Config = BM25Config
+    caches = ("bm25",)
     retriever = "bm25"
 
     def ranker_options(self) -> dict[str, Any]:
@@ -83,6 +84,7 @@ class BM25(RagMethod):
 
 @register_method("dense")
 class Dense(RagMethod):
+    caches = ("embeddings",)
     retriever = "dense"
 
 

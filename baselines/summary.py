@@ -182,6 +182,8 @@ class SummaryAugmented(Method):
 
     grid_order = 30                    # after retrieval, whose BM25 rankings it reuses
     Config = SummaryConfig
+    caches = ("summaries", "bm25")
+    shard_by = "user"                  # a rank writes the summaries of the users it owns
     cfg: SummaryConfig
 
     def __init__(self, ctx):

@@ -13,8 +13,8 @@ Mirrors the official data path (the official ``aggr_id.py`` + ``code/PersonalDat
 * the last ``cap`` history items in list order are used (``his_id[-512:]``): for an original profile, oldest
   first, that is the most recent ``cap``.
 
-Prediction under DDP/FSDP shards with a *padding* ``DistributedSampler`` (every rank runs the same number of
-batches, which sharded parameters need); the duplicates it adds are removed by example id after gathering.
+Prediction reads the questions it is given in order; under a launcher the run has already split them over the
+ranks (benchmark/runs/ranks.py: a padding ``DistributedSampler`` over questions, gathered by id on rank 0).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from benchmark.data.example import Example
@@ -137,7 +137,7 @@ class PlugBatches:
 
 
 class PlugData(L.LightningDataModule):
-    """Loaders over one history table; the predict loader pads shards so every rank runs equally many batches."""
+    """Loaders over one history table (training: length-grouped shuffling; prediction: in order)."""
 
     def __init__(self, table: torch.Tensor, *, train: Sequence[PlugItem] = (), val: Sequence[PlugItem] = (),
                  predict: Sequence[PlugItem] = (), cap: int = 512, batch_size: int = 2,
@@ -159,10 +159,4 @@ class PlugData(L.LightningDataModule):
         return DataLoader(self.val, batch_size=self.predict_batch_size, collate_fn=self.collate)
 
     def predict_dataloader(self) -> DataLoader:
-        world = self.trainer.world_size if self.trainer is not None else 1
-        sampler = None
-        if world > 1:
-            sampler = DistributedSampler(self.predict, num_replicas=world, rank=self.trainer.global_rank,
-                                         shuffle=False, drop_last=False)             # pads with repeats
-        return DataLoader(self.predict, batch_size=self.predict_batch_size, sampler=sampler,
-                          collate_fn=self.collate)
+        return DataLoader(self.predict, batch_size=self.predict_batch_size, collate_fn=self.collate)

@@ -78,7 +78,7 @@ class PlugConfig(MethodConfig):
     # Lightning Trainer
     accelerator: str = "auto"
     devices: Any = 1
-    strategy: str = "auto"                # auto | ddp | fsdp | ...
+    strategy: str = "auto"                # a one-process strategy; many devices come from torchrun / srun
     precision: str = "auto"               # auto = bf16-mixed on GPU, 32 on CPU
     predict_batch_size: int = 8
     progress_bar: bool = False
@@ -95,6 +95,7 @@ class PlugConfig(MethodConfig):
 
 class PersonaPlugMethod(Method):
     grid_order = 60                    # trained: after retrieval (whose BM25 cache pplug_rag reuses)
+    caches = ("embeddings",)           # the history table: one embedding per distinct history text
     Config: ClassVar[type] = PlugConfig
     cfg: PlugConfig
     pinned: ClassVar[dict[str, Any]] = {}    # config values that define a variant
@@ -200,7 +201,7 @@ class PersonaPlugMethod(Method):
                         batch_size=c.batch_size, predict_batch_size=c.predict_batch_size, seed=seed)
         module = self.make_module(plug)
         trainer = make_trainer(c, epochs=self.epochs(), validate=bool(held), logger=self.ctx.train_logger("plug"),
-                               callbacks=[self.ctx.train_bar(f"train {self.name}")])
+                               callbacks=[self.ctx.train_bar(f"train {self.name}")], device=self.ctx.lm.device)
         module.train()                 # Lightning keeps this mode (a frozen input encoder stays in eval)
         L.seed_everything(seed, verbose=False)
         if held:                       # the check before any step: where the curves start
@@ -236,7 +237,8 @@ class PersonaPlugMethod(Method):
                            with_labels=self.cfg.label_channel)
         data = PlugData(table, predict=items, cap=self.cfg.history_cap,
                         predict_batch_size=self.cfg.predict_batch_size, seed=self.ctx.seed)
-        make_trainer(self.cfg, predict=True).predict(self.module, datamodule=data, return_predictions=False)
+        make_trainer(self.cfg, predict=True, device=self.ctx.lm.device).predict(self.module, datamodule=data,
+                                                                              return_predictions=False)
         preds = self.module.predictions
         missing = [i for i in ids if i not in preds]
         if missing:
@@ -359,6 +361,7 @@ class PPlugRAG(PersonaPlugMethod):
     Config = RagPlugConfig
     cfg: RagPlugConfig
     pinned = {"mode": "attention", "use_instruction": True, "use_user": True}
+    caches = ("embeddings", "bm25")
 
     def ranker(self):
         from benchmark.retrieval.rankers import make_ranker

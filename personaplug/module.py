@@ -21,8 +21,9 @@ every validation check the held-out loss, the attention entropy over history ite
 ``log n``, and the soft-token norms. Lightning's logger gets ``train_loss``, ``lr``, ``val_loss`` and
 ``attn_entropy``.
 
-Prediction goes through ``Trainer.predict``: each rank answers its shard with ``lm.answer`` (the run's answer
-mode), then the (id, raw, final) triples are gathered to every rank and de-duplicated by example id.
+Prediction goes through ``Trainer.predict`` on this process's device over the questions it is given, answering
+with ``lm.answer`` (the run's answer mode). Under a launcher the run has already split the questions over the
+ranks and gathers the answers itself (benchmark/runs/ranks.py): the module neither shards nor gathers.
 """
 from __future__ import annotations
 
@@ -30,10 +31,10 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.distributed as dist
 from lightning.pytorch.callbacks import EarlyStopping
 from torchmetrics import CatMetric, MeanMetric
 
+from benchmark.models.devices import launched, local_strategy
 from benchmark.models.schedule import linear_warmup_decay
 from personaplug.curve import TrainingCurve
 from personaplug.model import PersonaPlug, attention_entropy
@@ -47,15 +48,23 @@ def resolve_precision(precision: str) -> str:
 
 
 def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, validate: bool = False,
-                 logger: Any = False, callbacks: list | None = None) -> L.Trainer:
+                 logger: Any = False, callbacks: list | None = None, device: torch.device | None = None) -> L.Trainer:
     """A Lightning Trainer from the method config (accelerator, devices, strategy, precision, epochs/steps).
 
     ``logger``: a Lightning logger for train_loss / val_loss / lr (``Context.train_logger``); ``callbacks``: e.g.
     the grid display's step bar (``Context.train_bar``). With ``validate`` the held-out training users are scored
     ``val_checks_per_epoch`` times an epoch, and ``patience`` (if set) stops training after that many checks
-    without a lower ``val_loss``."""
+    without a lower ``val_loss``. The Trainer stays on one device (``method.devices`` must be 1); under a
+    launcher, on this rank's ``device``: the run fits on rank 0 and splits prediction over the ranks itself
+    (benchmark/runs/ranks.py)."""
+    if str(cfg.devices) not in ("1", "auto"):
+        raise ValueError(f"personaplug: method.devices={cfg.devices}: a Trainer would start copies of the whole "
+                         f"command; launch the run with torchrun or srun instead (docs/scaling.md)")
     kw: dict[str, Any] = {}
     callbacks = list(callbacks or [])
+    place: dict[str, Any] = dict(accelerator=cfg.accelerator, devices=1, strategy=cfg.strategy)
+    if launched() and device is not None:
+        place = dict(strategy=local_strategy(device))
     if not predict:
         if validate and cfg.patience is not None:
             callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=cfg.patience,
@@ -64,10 +73,10 @@ def make_trainer(cfg: Any, *, epochs: int | None = None, predict: bool = False, 
                   accumulate_grad_batches=cfg.accumulate_grad_batches, gradient_clip_val=cfg.grad_clip,
                   limit_val_batches=1.0 if validate else 0, num_sanity_val_steps=0, log_every_n_steps=1,
                   val_check_interval=1.0 / max(1, cfg.val_checks_per_epoch))
-    return L.Trainer(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
-                     precision=resolve_precision(cfg.precision), logger=logger, enable_checkpointing=False,
+    return L.Trainer(**place, precision=resolve_precision(cfg.precision), logger=logger, enable_checkpointing=False,
                      enable_model_summary=False, enable_progress_bar=cfg.progress_bar,
-                     use_distributed_sampler=not predict, inference_mode=False, callbacks=callbacks, **kw)
+                     use_distributed_sampler=not predict and not launched(), inference_mode=False,
+                     callbacks=callbacks, **kw)
 
 
 SELECT = ("last", "val_loss")
@@ -192,17 +201,8 @@ class PlugModule(L.LightningModule):
         return batch["ids"]
 
     def on_predict_epoch_end(self) -> None:
-        """Gather every rank's (id, raw, final) and drop the padding duplicates by id."""
-        rows = self._local
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            parts: list[Any] = [None] * dist.get_world_size()
-            dist.all_gather_object(parts, rows)
-            rows = [r for part in parts for r in part]
-        out: dict[str, tuple[str, str]] = {}
-        for qid, raw, final, ent, uni in rows:
-            if qid in out and out[qid] != (raw, final):
-                raise RuntimeError(f"personaplug/module.py: example {qid!r} predicted twice with different "
-                                   f"outputs {out[qid]} vs {(raw, final)}")
-            out[qid] = (raw, final)
+        """The (id, raw, final) answers of the questions this process was given, and their attention entropy."""
+        self.predictions = {}
+        for qid, raw, final, ent, uni in self._local:
+            self.predictions[qid] = (raw, final)
             self.predicted_entropy[qid] = (ent, uni)
-        self.predictions = out

@@ -3,7 +3,9 @@
 A key is the sha256 of a canonical JSON of *everything that determines the value* (the input texts, the model
 id and file hash, the relevant config), never of a name alone. Each namespace is a folder under the cache dir;
 each entry is written atomically (temp file + rename) with a JSON sidecar that records what went into the key,
-so a stale entry can be explained and a half-written one never read. Hits and misses are counted per namespace
+so a stale entry can be explained and a half-written one never read. Several processes (the ranks of a distributed
+run, the shards of a grid) may write the same key at once: every writer uses its own temp file or folder and the
+renames are atomic, so a reader sees one whole copy (the key fixes the content) and never a mix. Hits and misses are counted per namespace
 and written into the run row.
 """
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -104,8 +107,28 @@ class Store:
         return value
 
     def dir(self, namespace: str, key: str) -> Path:
-        """A folder entry (e.g. a LoRA adapter saved by peft); the caller writes into ``<dir>.tmp`` then renames."""
+        """A folder entry (e.g. a LoRA adapter saved by peft), written with :meth:`save_dir`."""
         return self.root / namespace / key[:2] / key
+
+    def save_dir(self, namespace: str, key: str, write: Callable[[Path], Any]) -> Any:
+        """``write(folder)`` fills a private temp folder, which is then renamed into place; returns what ``write``
+        returned. When another writer of the same key renamed first, its whole copy stays and this one is
+        discarded (os.rename onto a non-empty folder fails rather than merging)."""
+        final = self.dir(namespace, key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{key}.", suffix=".tmp"))
+        try:
+            out = write(tmp)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not final.is_dir():
+                    raise
+                shutil.rmtree(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
 
     def stats(self) -> dict[str, dict[str, int]]:
         names = set(self.hits) | set(self.misses)

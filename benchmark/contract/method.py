@@ -29,6 +29,9 @@ class Method:
     Config: ClassVar[type] = MethodConfig
     uses_backbone: ClassVar[bool] = True   # False for the LLM-free reference baselines
     grid_order: ClassVar[int] = 50         # position in a grid: cache-filling methods (retrieval) run first
+    shard_by: ClassVar[str] = "question"   # question | user: the unit a distributed run splits over ranks
+    caches: ClassVar[tuple[str, ...]] = () # shared store contents it fills or reads (bm25 rankings, embeddings,
+                                           # summaries): a sharded grid keeps a task's runs that share one together
 
     def __init__(self, ctx: "Context"):
         self.ctx = ctx

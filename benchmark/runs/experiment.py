@@ -5,9 +5,11 @@
     record(outcome)     Outcome -> run folder (config, predictions, golds, samples, prompts, diagnostics, the
                         Lightning training logs of benchmark.contract.trainlog) + one row
 
-The grid calls both; scripts and perf tools call ``run`` alone. The same seed gives the same predictions: every
-run starts from ``seed_everything(cfg.seed)``, and methods draw any randomness from RNGs seeded by the config
-(never from global state left by an earlier run).
+The grid calls both; scripts and perf tools call ``run`` alone. Under a launcher (torchrun, srun) every rank
+calls ``run``: fit on rank 0 first, the questions split over the ranks and gathered on rank 0
+(benchmark/runs/ranks.py), which alone scores and gets the Outcome to ``record``; the other ranks get None.
+The same seed gives the same predictions: every run starts from ``seed_everything(cfg.seed)``, and methods draw
+any randomness from RNGs seeded by the config (never from global state left by an earlier run).
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ from benchmark.data.tasks import TaskSpec, spec_from_config
 from benchmark.models.lm import answer_mode, choice_norm
 from benchmark.runs import provenance as runs
 from benchmark.runs.config import config_hash, save_resolved, to_container
+from benchmark.runs.ranks import Ranks
+from benchmark.runs.ranks import current as current_ranks
 from benchmark.scoring import metrics
 
 
@@ -55,6 +59,7 @@ class Outcome:
     cache: dict[str, Any]                  # store hits and misses by namespace
     data: dict[str, Any]                   # the data module's provenance
     config_hash: str = ""
+    ranks: int = 1                         # processes that shared the prediction (1 without a launcher)
     samples: list[dict[str, Any]] = field(default_factory=list)
     logs: Any = None                        # TemporaryDirectory of the Lightning training logs; record() keeps them
 
@@ -83,9 +88,11 @@ def prepare_data(cfg: DictConfig) -> LampDataModule:
     return dm
 
 
-def run(cfg: DictConfig, data: LampDataModule | None = None, *, variant: str = "") -> Outcome:
-    """Fit, predict and score one (task, method); no file is written (the store may fill its caches)."""
+def run(cfg: DictConfig, data: LampDataModule | None = None, *, variant: str = "") -> Outcome | None:
+    """Fit, predict and score one (task, method); no file is written (the store may fill its caches).
+    Under a launcher: the Outcome on rank 0, None on the other ranks."""
     t0 = time.perf_counter()
+    ranks = current_ranks()
     spec = spec_from_config(cfg.task)
     method_name = str(cfg.method.name)
     lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -99,13 +106,15 @@ def run(cfg: DictConfig, data: LampDataModule | None = None, *, variant: str = "
 
     train, evals = list(dm.train_examples), list(dm.eval_examples)
     t_fit, c_fit = time.perf_counter(), time.process_time()
-    method.fit(train)
+    ranks.zero_first(lambda: method.fit(train))
     fit_s, fit_cpu = time.perf_counter() - t_fit, time.process_time() - c_fit
     t_pred, c_pred = time.perf_counter(), time.process_time()
-    pred = method.predict([replace(ex, gold=None) for ex in evals])  # golds stay with the scorer
+    pred = ranks.predict(method.predict, [replace(ex, gold=None) for ex in evals],  # golds stay with the scorer
+                         by=method_cls.shard_by)
     predict_s, predict_cpu = time.perf_counter() - t_pred, time.process_time() - c_pred
-    if not isinstance(pred, Prediction):
-        raise TypeError(f"{method_name}.predict returned {type(pred).__name__}, not a Prediction")
+    cost, diagnostics = _per_rank(ranks, dict(method.cost()), dict(method.diagnostics()))
+    if pred is None:                                  # not rank 0: rank 0 scores and records
+        return None
     if len(pred.outputs) != len(evals):
         raise RuntimeError(f"{method_name}.predict returned {len(pred.outputs)} outputs for {len(evals)} examples")
 
@@ -121,7 +130,6 @@ def run(cfg: DictConfig, data: LampDataModule | None = None, *, variant: str = "
     score_s = time.perf_counter() - t_score
 
     loaded = ctx.loaded()
-    cost = dict(method.cost())
     if method_cls.uses_backbone and "backbone" in loaded:
         cost["n_truncated_prompts"] = ctx.lm.n_truncated - truncated0
     return Outcome(
@@ -130,8 +138,23 @@ def run(cfg: DictConfig, data: LampDataModule | None = None, *, variant: str = "
         n_unparsable=n_unparsable,
         timings={"fit_s": fit_s, "predict_s": predict_s, "score_s": score_s, "total_s": time.perf_counter() - t0,
                  "fit_cpu_s": fit_cpu, "predict_cpu_s": predict_cpu},
-        cost=cost, diagnostics=dict(method.diagnostics()), loaded=loaded, cache=store.stats(),
+        cost=cost, diagnostics=diagnostics, loaded=loaded, ranks=ranks.world, cache=store.stats(),
         data=dm.provenance, config_hash=config_hash(cfg), logs=logs)
+
+
+def _per_rank(ranks: Ranks, cost: dict[str, Any], diagnostics: dict[str, Any]) -> tuple[dict, dict]:
+    """Rank 0's cost with every rank's under ``cost["by_rank"]``; each diagnostics file merged over the ranks
+    (``.jsonl``: the records of rank 0, then rank 1, ..., each with its ``rank``; ``.json``: ``{"rank<r>": ...}``)."""
+    parts = ranks.gather((cost, diagnostics))
+    if parts is None or ranks.world == 1:
+        return cost, diagnostics
+    merged: dict[str, Any] = {}
+    for name in sorted({n for _, d in parts for n in d}):
+        if name.endswith(".jsonl"):
+            merged[name] = [{**rec, "rank": r} for r, (_, d) in enumerate(parts) for rec in d.get(name, [])]
+        else:
+            merged[name] = {f"rank{r}": d[name] for r, (_, d) in enumerate(parts) if name in d}
+    return {**parts[0][0], "by_rank": [c for c, _ in parts]}, merged
 
 
 def samples_of(outcome: Outcome) -> list[dict[str, Any]]:
@@ -183,7 +206,7 @@ def record(outcome: Outcome, results_dir: Path | str | None = None, git: dict | 
         "config_hash": outcome.config_hash, "config": to_container(cfg), "git": git,
         "packages": runs.package_versions(), "host": runs.host_info(),
         "backbone": outcome.loaded.get("backbone"), "embedder": outcome.loaded.get("embedder"),
-        "seed": int(cfg.seed),
+        "seed": int(cfg.seed), "ranks": outcome.ranks,
         "timings": {"fit_s": round(t["fit_s"], 3), "predict_s": round(t["predict_s"], 3),
                     "score_s": round(t["score_s"], 3), "total_s": round(t["total_s"], 3),
                     "eval_s_per_1k": round(1000 * t["predict_s"] / max(len(evals), 1), 3)},

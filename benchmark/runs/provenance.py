@@ -6,17 +6,20 @@ A finished run leaves
     results/runs/<run_id>/samples.jsonl     per example: id, user, prompt hash, raw and final output, gold, scores
 and appends ONE line to results/runs.jsonl. Every file is written to a temp file and renamed, and the row is
 appended last with a single write + fsync, so a kill at any moment leaves either no row or a whole row, and never
-a half-written file. The resume key is (task, method, variant, resolved-config hash, data digest, source tree):
-the source tree key (:func:`git_state`) hashes the tracked files without results/, so committing results
-does not invalidate finished rows.
+a half-written file. Several processes (grid shards, ranks of a SLURM array) may append to one runs.jsonl: each
+append holds an exclusive ``fcntl.flock`` on the file for its write, so rows never interleave. The resume key is
+(task, method, variant, resolved-config hash, data digest, source tree): the source tree key (:func:`git_state`)
+hashes the tracked files without results/, so committing results does not invalidate finished rows.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -131,16 +134,26 @@ def finished_keys(path: Path) -> set[tuple]:
     return {resume_key(r) for r in read_rows(path) if r.get("status") == "finished"}
 
 
-def append_row(path: Path, row: dict[str, Any]) -> None:
-    """Append one JSON line with a single O_APPEND write and fsync."""
+@contextmanager
+def locked(path: Path) -> Iterator[int]:
+    """An O_APPEND descriptor of ``path`` under an exclusive ``flock`` (other appenders wait; readers do not)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = (json.dumps(row, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
     finally:
-        os.close(fd)
+        os.close(fd)                                   # closing the descriptor releases the lock
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    """Append one JSON line: one locked write (a row is never interleaved with another process's), then fsync."""
+    data = (json.dumps(row, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode()
+    with locked(path) as fd:
+        view = memoryview(data)
+        while view:                                    # a write may be short (signals, huge rows): finish it
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
 
 
 def write_json(path: Path, obj: Any) -> None:

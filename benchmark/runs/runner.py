@@ -11,11 +11,19 @@
   before the run starts: the message names the key or file, and no row is written. Ctrl-C records the run in progress as "cancelled" and
   stops (exit 130); finished rows are never touched.
 * Profile: ``cpu`` where no GPU is found, ``paper`` where one is, unless --profile/profile= says otherwise.
+* Shards: ``--shard i/n`` (or, in a SLURM job array, ``SLURM_ARRAY_TASK_ID``/``SLURM_ARRAY_TASK_COUNT``) runs a
+  deterministic share of the plan (:func:`shard_plan`): n processes or array tasks together run every run once.
+  Runs of one task whose methods share a store cache (``Method.caches``: BM25 rankings, embeddings, summaries)
+  stay in one shard, in grid order, so no cache entry is computed by two shards. All shards may append to the
+  same results/runs.jsonl (appends are locked).
+* Devices: under a launcher (torchrun, srun) each run's questions are split over the ranks
+  (benchmark/runs/ranks.py); rank 0 alone prints, writes run folders and appends rows.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -32,6 +40,7 @@ from benchmark.runs import provenance as runs
 from benchmark.runs.config import ConfigError, compose, config_hash, method_sweep
 from benchmark.runs.experiment import prepare_data, record, run
 from benchmark.runs.progress import GridProgress
+from benchmark.runs.ranks import current as current_ranks
 
 
 def default_profile() -> str:
@@ -54,16 +63,72 @@ def expand_methods(arg: str) -> list[str]:
     return sorted(names, key=lambda n: (get_method(n).grid_order, n))
 
 
-def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, profile: str, force: bool = False) -> int:
-    git = runs.git_state()
+def parse_shard(arg: str | None, env: dict[str, str] | None = None) -> tuple[int, int]:
+    """``"i/n"`` (0 <= i < n) -> (i, n); without it, a SLURM job array's task (its id relative to the lowest id of
+    the array) and count; else (0, 1)."""
+    env = os.environ if env is None else env
+    if arg:
+        try:
+            i, n = (int(x) for x in arg.split("/"))
+        except ValueError:
+            raise ValueError(f"--shard must be i/n with integers, e.g. 0/4; got {arg!r}") from None
+    elif "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+        i = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", 0))
+        n = int(env["SLURM_ARRAY_TASK_COUNT"])
+    else:
+        return 0, 1
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"shard {i}/{n}: need 0 <= i < n (i counts from 0)")
+    return i, n
+
+
+def shard_plan(plan: list[tuple], index: int, count: int) -> list[tuple]:
+    """Shard ``index`` of ``count`` of a grid plan of (task, method, variant, overrides), in plan order.
+
+    Units: the runs of one task whose methods share a cache name are one unit (transitively); every other run is
+    a unit of its own. Units go, largest first (ties: earlier in the plan), to the shard with the fewest runs so
+    far (ties: the lowest index): the same plan and count give every process the same split."""
+    if count == 1:
+        return list(plan)
+    unit_of: list[int] = list(range(len(plan)))
+
+    def root(i: int) -> int:
+        while unit_of[i] != i:
+            i = unit_of[i]
+        return i
+    first: dict[tuple[str, str], int] = {}
+    for i, (task, method, *_rest) in enumerate(plan):
+        for name in getattr(get_method(method), "caches", ()):
+            j = first.setdefault((task, name), i)
+            unit_of[root(i)] = root(j)
+    units: dict[int, list[int]] = {}
+    for i in range(len(plan)):
+        units.setdefault(root(i), []).append(i)
+    load, mine = [0] * count, []
+    for members in sorted(units.values(), key=lambda m: (-len(m), m[0])):
+        target = min(range(count), key=lambda s: (load[s], s))
+        load[target] += len(members)
+        if target == index:
+            mine += members
+    return [plan[i] for i in sorted(mine)]
+
+
+def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, profile: str, force: bool = False,
+             shard: tuple[int, int] = (0, 1)) -> int:
+    ranks = current_ranks()                   # under a launcher every rank walks the same plan; rank 0 speaks
+    say = print if ranks.is_zero else (lambda *a, **k: None)
+    git = ranks.broadcast(runs.git_state())
     failures, done, skipped = [], 0, 0
     plan = [(t, m, label, extra) for t in tasks for m in methods for label, extra in variants(m, overrides)]
-    print(f"[grid] profile={profile} tasks={','.join(tasks)} runs={len(plan)} commit={git['commit'][:10]} "
-          f"source tree={git['source_tree'][:10]}{' (dirty)' if git['dirty'] else ''}", flush=True)
+    n_all, plan = len(plan), shard_plan(plan, *shard)
+    share = f" shard={shard[0]}/{shard[1]} ({len(plan)} of {n_all})" if shard[1] > 1 else ""
+    say(f"[grid] profile={profile} tasks={','.join(tasks)} runs={len(plan)}{share} commit={git['commit'][:10]} "
+        f"source tree={git['source_tree'][:10]}{' (dirty)' if git['dirty'] else ''}", flush=True)
     data_cache: dict[str, object] = {}
     recorded, limit = _recorded(plan, overrides, profile)
-    grid = GridProgress([(t, m, v) for t, m, v, _ in plan], recorded, profile, limit)
-    log = grid.log
+    grid = GridProgress([(t, m, v) for t, m, v, _ in plan], recorded, profile, limit,
+                        enabled=None if ranks.is_zero else False)
+    log = grid.log if ranks.is_zero else (lambda line: None)
     for i, (task, method, variant, extra) in enumerate(plan, 1):
         tag = f"[{i}/{len(plan)}] {task} {method}{' ' + variant if variant else ''}"
         cfg = None
@@ -80,17 +145,21 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
                 data_cache[dkey] = prepare_data(cfg)
             dm = data_cache[dkey]
             key = (task, method, variant, config_hash(cfg), dm.provenance["digest"], runs.code_key(git))
-            if not force and not cfg.run.force and key in runs.finished_keys(results / "runs.jsonl"):
+            done_before = key in runs.finished_keys(results / "runs.jsonl") if ranks.is_zero else None
+            if not force and not cfg.run.force and ranks.broadcast(done_before):
                 skipped += 1
                 log(f"{tag}: finished row exists (same config, data, code) -> skipped; FORCE=1 reruns")
                 continue
             t0 = time.perf_counter()
-            row = record(run(cfg, dm, variant=variant), results, git)
-            grid.record(row)
+            outcome = run(cfg, dm, variant=variant)           # None on ranks other than 0
             done += 1
-            log(f"{tag}: {_summary(row)} in {time.perf_counter() - t0:.1f}s -> {results / 'runs' / row['run_id']}")
+            if outcome is not None:
+                row = record(outcome, results, git)
+                grid.record(row)
+                log(f"{tag}: {_summary(row)} in {time.perf_counter() - t0:.1f}s -> {results / 'runs' / row['run_id']}")
         except KeyboardInterrupt:
-            _record(cfg, task, method, variant, git, "cancelled", "interrupted by the user")
+            if ranks.is_zero:
+                _record(cfg, task, method, variant, git, "cancelled", "interrupted by the user")
             grid.close()
             log(f"{tag}: cancelled; finished rows are intact")
             return 130
@@ -99,15 +168,16 @@ def run_grid(tasks: list[str], methods: list[str], overrides: list[str], *, prof
             log(f"{tag}: FAILED ({'config' if isinstance(e, ConfigError) else 'data'}): {e}")
         except Exception as e:  # noqa: BLE001 - the grid goes on; the reason is recorded and printed
             failures.append((tag, f"{type(e).__name__}: {e}"))
-            _record(cfg, task, method, variant, git, "failed", f"{type(e).__name__}: {e}",
-                    traceback.format_exc(limit=8))
+            if ranks.is_zero:
+                _record(cfg, task, method, variant, git, "failed", f"{type(e).__name__}: {e}",
+                        traceback.format_exc(limit=8))
             log(f"{tag}: FAILED: {type(e).__name__}: {e}")
         finally:
             grid.finish()
     grid.close()
-    print(f"[grid] {done} run, {skipped} skipped, {len(failures)} failed", flush=True)
+    say(f"[grid] {done} run, {skipped} skipped, {len(failures)} failed", flush=True)
     for tag, why in failures:
-        print(f"  failed {tag}: {why}", flush=True)
+        say(f"  failed {tag}: {why}", flush=True)
     return 1 if failures else 0
 
 
@@ -162,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="auto | mini | official | synthetic | <path> (sets data.source)")
     ap.add_argument("--profile", default=None, help="cpu | paper | test (default: cpu without a GPU, else paper)")
     ap.add_argument("--force", action="store_true", help="rerun even when a finished row exists")
+    ap.add_argument("--shard", default=None, help="i/n: run the i-th of n deterministic shares of the grid "
+                    "(default: SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT in a job array, else everything)")
     ap.add_argument("overrides", nargs="*", help="config overrides key=value (e.g. data.limit=20 method.k=4)")
     a = ap.parse_args(argv)
     overrides = list(a.overrides) + ([f"data.source={a.data}"] if a.data else [])
@@ -169,11 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         or default_profile()
     overrides = [o for o in overrides if not o.startswith("profile=")]
     try:
+        shard = parse_shard(a.shard)
         tasks, methods = expand_tasks(a.tasks, overrides, profile), expand_methods(a.methods)
     except (KeyError, ConfigError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return run_grid(tasks, methods, overrides, profile=profile, force=a.force)
+    return run_grid(tasks, methods, overrides, profile=profile, force=a.force, shard=shard)
 
 
 if __name__ == "__main__":
