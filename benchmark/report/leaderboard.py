@@ -2,7 +2,7 @@
 
     python -m benchmark.report.leaderboard [--results results] [--out results/leaderboard.md]   # `make leaderboard`
 
-Nothing is recomputed from a model (lm-eval ``make_table``, HELM ``helm-summarize``; anchors.md A1, A2, A4):
+Nothing is recomputed from a model (as lm-eval's ``make_table`` and HELM's ``helm-summarize`` do):
 
 * rows: only ``status == "finished"``; for each (data source + digest, eval split, profile, question cap, task,
   method, variant) the latest by ``finished_at`` (file order breaks ties), peft ``method_comparison``'s "latest

@@ -8,7 +8,7 @@ Rendered by ``benchmark/report/leaderboard.py`` from the same selected rows as t
   stored bytes per user + trainable parameters (+1 so that a zero-cost method sits at 10^0). The Pareto front
   (no other method is both cheaper and better) is drawn as a step line with its members ringed. Adding bytes to
   a parameter count mixes units on purpose: it is a coarse "what does personalising one more user cost" axis
-  (peft `method_comparison` computes the same Pareto frontier; anchors.md A4).
+  (peft's `method_comparison` computes the same Pareto frontier).
 
 Files are written atomically and without a timestamp or version in the PNG metadata, so the same rows give the
 same bytes (the committed plots only change when results change).
