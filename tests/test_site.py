@@ -91,7 +91,7 @@ def test_size_budget_drops_old_question_tables(tmp_path):
     results = tmp_path / "results"
     shutil.copytree(FIXTURE, results, ignore=shutil.ignore_patterns("build.py"))
     info = build(results, tmp_path / "site", n_boot=50, max_mb=0.0)
-    assert info["dropped_questions"] == []  # one section only: the current one always keeps its questions
+    assert info["dropped_questions"] == []  # one section only: the newest always keeps its questions
 
 
 @pytest.mark.browser

@@ -139,9 +139,12 @@ def build(results: str | Path = "results", out: str | Path | None = None, n_boot
     selected = lb.select_rows(rows)
     tester = PairedTester(results, n_boot, seed)
     sections = []
-    for i, (key, srows) in enumerate(lb.sections(selected)):
+    ordered = lb.sections(selected)
+    current = lb.current_sections([key for key, _ in ordered])   # the markdown leaderboard's rule: the rest is archive
+    for i, (key, srows) in enumerate(ordered):
         tables = lb.section_tables(srows, tester)
-        sections.append({"key": key, "rows": srows, "tables": tables, "slug": f"s{i}", "current": i == 0,
+        sections.append({"key": key, "rows": srows, "tables": tables, "slug": f"s{i}", "current": key in current,
+                         "newest": i == 0,
                          "title": lb.section_title(key), "models": lb.section_models(srows)})
     pages = {r["run_id"] for s in sections for r in s["rows"]}
     tmp = out.with_name(out.name + ".tmp")
@@ -193,7 +196,7 @@ def build(results: str | Path = "results", out: str | Path | None = None, n_boot
         write(f"runs/{row['run_id']}.html", "run.html", **ctx, dropped=False)
     size = dir_bytes(tmp)
     for s in reversed(sections):  # oldest section first
-        if size <= budget or s["current"]:
+        if size <= budget or s["newest"]:  # the newest section always keeps its questions
             break
         for row, ctx in run_pages:
             if ctx["section"] is s:
