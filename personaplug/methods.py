@@ -170,10 +170,10 @@ class PersonaPlugMethod(Method):
             self.info = {**saved["info"], "checkpoint_cached": True}
             self.curve = saved.get("curve", {})
         else:
-            saved, rank0 = self._train(plug, train)
+            saved = self._train(plug, train)
             self.info = {**saved["info"], "checkpoint_cached": False}
             self.curve = saved["curve"]
-            if self.cfg.cache and rank0:
+            if self.cfg.cache:
                 store.misses[NAMESPACE] += 1
                 store.save(NAMESPACE, key, saved, meta={**parts, "info": saved["info"]})
         self.load_checkpoint(saved["state"], plug)
@@ -189,7 +189,7 @@ class PersonaPlugMethod(Method):
         c = self.cfg
         return float(c.select_fraction) > 0 and (c.select == "val_loss" or c.patience is not None)
 
-    def _train(self, plug: PersonaPlug, train: Sequence[Example]) -> tuple[dict[str, Any], bool]:
+    def _train(self, plug: PersonaPlug, train: Sequence[Example]) -> dict[str, Any]:
         c, seed = self.cfg, self.ctx.seed
         fit_ex, held = split_by_user(train, c.select_fraction, seed) if self.validates() else (list(train), [])
         every = list(fit_ex) + list(held)
@@ -219,7 +219,7 @@ class PersonaPlugMethod(Method):
                 "seconds_per_step": round(seconds / steps, 3) if steps else None,
                 "placement": str(c.placement), **module.curve.summary(), "checkpoint": chosen}
         curve = {"steps": module.curve.compact(), "checks": module.curve.checks}
-        return {"state": state, "info": info, "curve": curve}, trainer.is_global_zero
+        return {"state": state, "info": info, "curve": curve}
 
     # ------------------------------------------------------------------ predict
     def predict(self, examples: Sequence[Example]) -> Prediction:

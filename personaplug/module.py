@@ -7,8 +7,8 @@ Face ``linear`` schedule), gradient-norm clipping at 1.0 (the HF Trainer default
 epochs and gradient accumulation from the method config.
 
 The LLM is *not* a submodule: it is shared by every method of a process, stays in eval mode (no dropout;
-the official T5 ran with its dropout on, see docs/personaplug.md), is never checkpointed or wrapped by
-DDP/FSDP, and its weights never receive a gradient (checked after the first backward).
+the official T5 ran with its dropout on, see docs/personaplug.md), is never checkpointed or wrapped by a
+distributed strategy, and its weights never receive a gradient (checked after the first backward).
 
 Checkpoint rule: ``select="last"`` evaluates the weights after the last optimizer step (the official code
 evaluates the final model). ``select="val_loss"`` computes the loss on a held-out slice of the *training* users
@@ -96,7 +96,7 @@ class PlugModule(L.LightningModule):
         self.lr, self.weight_decay, self.warmup_ratio, self.encoder_lr = lr, weight_decay, warmup_ratio, encoder_lr
         self.max_target_tokens, self.select, self.placement = max_target_tokens, select, placement
         self.curve = TrainingCurve()
-        self.val_loss = MeanMetric()                     # torchmetrics: example-weighted, synced across DDP ranks
+        self.val_loss = MeanMetric()                     # torchmetrics: example-weighted
         self.val_attn = CatMetric()                      # per-example (entropy, uniform entropy) of the held-out users
         self.val_norms = CatMetric()                     # per-example soft-token norms [N, P]
         self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
@@ -131,16 +131,20 @@ class PlugModule(L.LightningModule):
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss, _ = self.batch_loss(batch)
-        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
-        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(batch["ids"]))
         self._step_losses.append(float(loss.detach()))
         return loss
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        """One curve point per optimizer step: the mean loss of its micro-batches and the lr it is taken at."""
+        """One point per optimizer step, the same in the row's curve and Lightning's logger: the mean loss of its
+        micro-batches and the plug's learning rate (the input encoder's own rate, when it trains, beside it)."""
         lrs = [g["lr"] for g in optimizer.param_groups]
-        self.curve.step(self.global_step + 1, sum(self._step_losses) / max(1, len(self._step_losses)), lrs[-1],
-                        lrs[0] if self.encoder_lr is not None else None)
+        loss = sum(self._step_losses) / max(1, len(self._step_losses))
+        enc_lr = lrs[0] if self.encoder_lr is not None else None
+        self.curve.step(self.global_step + 1, loss, lrs[-1], enc_lr)
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False)
+        self.log("lr", lrs[-1], on_step=True, on_epoch=False)
+        if enc_lr is not None:
+            self.log("encoder_lr", enc_lr, on_step=True, on_epoch=False)
         self._step_losses = []
 
     def on_after_backward(self) -> None:
@@ -202,7 +206,7 @@ class PlugModule(L.LightningModule):
 
     def on_predict_epoch_end(self) -> None:
         """The (id, raw, final) answers of the questions this process was given, and their attention entropy."""
-        self.predictions = {}
+        self.predictions, self.predicted_entropy = {}, {}
         for qid, raw, final, ent, uni in self._local:
             self.predictions[qid] = (raw, final)
             self.predicted_entropy[qid] = (ent, uni)

@@ -1,4 +1,4 @@
-"""`make perf` (benchmark/perf/suite.py, perf_scaling.py, perf_report.py): each piece on tiny random models and the synthetic
+"""`make perf` (benchmark/perf/suite.py, scaling.py, report.py): each piece on tiny random models and the synthetic
 pack, and the whole `--quick` path once (embedded embedder for the dense cache figure)."""
 from __future__ import annotations
 

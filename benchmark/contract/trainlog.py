@@ -3,9 +3,10 @@
 Every Lightning training in the suite (Persona-Plug's ``PlugModule``, the LoRA stages of OPPU through
 ``baselines/lora_trainer.py``) logs the same three names with ``self.log``:
 
-    train_loss   the optimiser step's loss (per step)
-    lr           the learning rate of the first parameter group at that step
-    val_loss     the held-out loss (per validation epoch; only when the method validates)
+    train_loss   per optimiser step (Persona-Plug: the mean over its micro-batches; LoRA: the last micro-batch)
+    lr           the learning rate at that step (Persona-Plug: the plug's; ``encoder_lr`` beside it when the
+                 input encoder trains at its own rate)
+    val_loss     the held-out loss (per validation check; only when the method validates)
 
 ``run.train_logger`` picks the logger: ``csv`` (default: Lightning's ``CSVLogger``, no extra package),
 ``tensorboard`` (``TensorBoardLogger``; needs ``tensorboard``), ``wandb`` (``WandbLogger``; needs ``wandb`` and

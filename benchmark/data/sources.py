@@ -14,7 +14,6 @@ run's provenance by :class:`~benchmark.data.datamodule.LampDataModule`.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable

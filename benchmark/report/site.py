@@ -85,7 +85,7 @@ def compare_page(results: Path, pair: Pair, n_boot: int, seed: int) -> dict[str,
     ra = {str(r["id"]): r for r in read_records(results, a)}
     rb = {str(r["id"]): r for r in read_records(results, b)}
     rows, same = [], 0
-    for qid in sorted(ra):
+    for qid in sorted(set(ra) & set(rb)):   # a method-capped run holds a nested prefix of the other's ids
         x, y = ra[qid], rb[qid]
         sx, _ = example_score(spec.kind, headline, x.get("scores") or {})
         sy, _ = example_score(spec.kind, headline, y.get("scores") or {})
@@ -196,7 +196,7 @@ def build(results: str | Path = "results", out: str | Path | None = None, n_boot
         write(f"runs/{row['run_id']}.html", "run.html", **ctx, dropped=False)
     size = dir_bytes(tmp)
     for s in reversed(sections):  # oldest section first
-        if size <= budget or s["newest"]:  # the newest section always keeps its questions
+        if size <= budget or s["current"] or s["newest"]:  # current and newest sections keep their questions
             break
         for row, ctx in run_pages:
             if ctx["section"] is s:

@@ -39,7 +39,8 @@ def leaderboard_table(table: lb.Table, pages: set[str]) -> dict[str, Any]:
         cells = [cell(lb.group_of(row)), cell(lb.label(row), lb.label(row), href=run_href(row) if rid in pages else "")]
         cells += [cell(lb.fmt_metric(row, m), num(lb.value(row, m)), bold=rid in bold[m]) for m, _ in table.metrics]
         timings, cost = row.get("timings") or {}, row.get("cost") or {}
-        cells += [cell(row.get("n"), num(row.get("n"))), cell(row.get("n_unparsable"), num(row.get("n_unparsable"))),
+        n_text = f"{row.get('n')}" + (f" {lb.MARK_CAP}" if lb.method_cap(row) is not None else "")
+        cells += [cell(n_text, num(row.get("n"))), cell(row.get("n_unparsable"), num(row.get("n_unparsable"))),
                   cell(table.markers.get(rid, ""), title="† vs zeroshot, ‡ vs best other, § vs best reference"),
                   cell(lb.fmt_scaled(timings.get("fit_s"), lb.SECONDS_1), num(timings.get("fit_s"))),
                   cell(lb.fmt_scaled(timings.get("eval_s_per_1k"), lb.SECONDS_0), num(timings.get("eval_s_per_1k"))),

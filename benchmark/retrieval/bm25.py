@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 

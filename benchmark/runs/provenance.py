@@ -28,7 +28,7 @@ from typing import Any, Iterator
 from benchmark.cache.store import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[2]
-RUN_FILES = {"config.yaml", "samples.jsonl", "predictions.json", "golds.json", "row.json"}
+RUN_FILES = {"config.yaml", "samples.jsonl", "prompts.jsonl", "predictions.json", "golds.json", "row.json"}
 PACKAGES = ("torch", "lightning", "transformers", "peft", "sentence-transformers", "torchmetrics", "rouge-score",
             "evaluate", "omegaconf", "rank-bm25", "scikit-learn", "numpy", "tokenizers")
 

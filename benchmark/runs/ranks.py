@@ -76,7 +76,16 @@ class Ranks:
         if failed:
             raise RuntimeError(f"rank 0 failed: {failed}")
         if not self.is_zero:
-            out = fn()
+            try:
+                out = fn()
+            except Exception as e:  # noqa: BLE001 - shared with every rank below, so none waits in a gather
+                error = e
+        errors = self.gather(None if error is None else f"{type(error).__name__}: {error}")
+        first = self.broadcast(next((f"rank {r} failed: {m}" for r, m in enumerate(errors or []) if m), None))
+        if error is not None:
+            raise error
+        if first:
+            raise RuntimeError(first)
         return out
 
     # ------------------------------------------------------------------ the prediction path
