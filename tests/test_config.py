@@ -124,3 +124,18 @@ def test_profile_method_caps_reach_only_their_method(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "profile_file", lambda name: profiles / f"{name}.yaml")
     assert config.compose("LaMP_2", "oppu", profile="capped").data.method_limit == 60
     assert config.compose("LaMP_2", "zeroshot", profile="capped").data.method_limit is None
+
+
+def test_profiles_override_every_variant_of_a_family():
+    """A profile that tunes a method tunes every method that ``extends`` it (a new variant must not silently fall
+    back to the method's own defaults, e.g. the paper's settings on a CPU)."""
+    import yaml
+
+    from benchmark.runs.config import CONFIG_DIR
+    parents = {p.stem: (yaml.safe_load(p.read_text()) or {}).get("extends")
+               for p in (CONFIG_DIR / "methods").glob("*.yaml")}
+    for profile in (CONFIG_DIR / "profiles").glob("*.yaml"):
+        overridden = set((yaml.safe_load(profile.read_text()) or {}).get("method_overrides") or {})
+        missing = sorted(m for m, parent in parents.items() if parent in overridden and m not in overridden)
+        assert not missing, f"{profile.name}: method_overrides has {sorted(overridden & set(parents.values()))} " \
+                            f"but not their variants {missing}"
