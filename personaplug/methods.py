@@ -91,6 +91,9 @@ class PlugConfig(MethodConfig):
         check_choice(self.select, ("last", "val_loss"), "select")
         check_choice(self.scale_mode, ("official", "unit"), "scale_mode")
         check_choice(self.placement, ("prefix", "suffix"), "placement")
+        if self.label_channel and not self.use_user:
+            raise ValueError("method.label_channel=true needs method.use_user=true: the label token is built from "
+                             "the user's history (without a user side there is no channel to add)")
 
 
 class PersonaPlugMethod(Method):
@@ -113,7 +116,11 @@ class PersonaPlugMethod(Method):
     # ------------------------------------------------------------------ pieces
     def prompts(self, examples: Sequence[Example]) -> list[str]:
         """The LLM input text: the official LaMP input, verbatim (as the official code feeds it)."""
-        return [ex.input for ex in examples]
+        return self.prompt_set(examples)[0]
+
+    def prompt_set(self, examples: Sequence[Example]) -> tuple[list[str], dict[str, list]]:
+        """The LLM input texts and, per example, how they were built (extras for the samples file)."""
+        return [ex.input for ex in examples], {}
 
     def epochs(self) -> int:
         return self.cfg.epochs
@@ -214,7 +221,8 @@ class PersonaPlugMethod(Method):
         steps = int(trainer.global_step)
         info = {"train_steps": steps, "train_questions": len(fit_ex), "train_items": len(train_items),
                 "heldout_questions": len(held), "epochs_max": self.epochs(), "epochs_run": int(trainer.current_epoch),
-                "stopped_early": bool(trainer.should_stop and trainer.current_epoch < self.epochs()),
+                "stopped_early": any(isinstance(cb, L.pytorch.callbacks.EarlyStopping) and cb.wait_count >= cb.patience
+                                     for cb in trainer.callbacks),
                 "train_seconds": round(seconds, 2),
                 "seconds_per_step": round(seconds / steps, 3) if steps else None,
                 "placement": str(c.placement), **module.curve.summary(), "checkpoint": chosen}
@@ -232,7 +240,7 @@ class PersonaPlugMethod(Method):
         if not examples:
             return Prediction([])
         table, rows = history_table(self.ctx, examples)                                # [N, De]
-        prompts = self.prompts(examples)
+        prompts, extras = self.prompt_set(examples)
         items = make_items(self.ctx, examples, prompts, rows, query=self.cfg.query, with_targets=False,
                            with_labels=self.cfg.label_channel)
         data = PlugData(table, predict=items, cap=self.cfg.history_cap,
@@ -243,10 +251,10 @@ class PersonaPlugMethod(Method):
         missing = [i for i in ids if i not in preds]
         if missing:
             raise RuntimeError(f"personaplug/methods.py: no prediction for example ids {missing[:5]}")
-        extras = {}
         if self.module.plug.mode == "attention" and self.module.plug.use_user:   # per question: how peaked
             ent = [self.module.predicted_entropy[i] for i in ids]
-            extras = {"attn_entropy": [round(e, 4) for e, _ in ent], "attn_uniform": [round(u, 4) for _, u in ent]}
+            extras = {**extras, "attn_entropy": [round(e, 4) for e, _ in ent],
+                      "attn_uniform": [round(u, 4) for _, u in ent]}
         return Prediction([preds[i][1] for i in ids], raw=[preds[i][0] for i in ids], prompts=prompts, extras=extras)
 
     def soft_tokens(self, examples: Sequence[Example]):
@@ -367,9 +375,19 @@ class PPlugRAG(PersonaPlugMethod):
         from benchmark.retrieval.rankers import make_ranker
         return make_ranker(self.cfg.retriever, self.ctx)
 
-    def prompts(self, examples: Sequence[Example]) -> list[str]:
-        from benchmark.models.prompts import rag_prompts
-        return rag_prompts(self.ctx, examples, self.ranker(), self.cfg.rag_k)
+    def prompt_set(self, examples: Sequence[Example]) -> tuple[list[str], dict[str, list]]:
+        """LaMP RAG prompts; per example, how many retrieved items were cut to keep the task input whole."""
+        from benchmark.models.prompts import rag_prompt_set
+        built = rag_prompt_set(self.ctx, examples, self.ranker(), self.cfg.rag_k)
+        return built.prompts, {"rag_items_cut": built.items_cut}
+
+    def predict(self, examples: Sequence[Example]) -> Prediction:
+        out = super().predict(examples)
+        self.n_rag_items_cut = sum(out.extras.get("rag_items_cut", []))     # evaluated prompts only
+        return out
+
+    def cost(self) -> dict[str, Any]:
+        return {**super().cost(), "n_rag_items_cut": int(getattr(self, "n_rag_items_cut", 0))}
 
     def key_extra(self) -> dict[str, Any]:
         return {"ranker": self.ranker().ident}

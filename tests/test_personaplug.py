@@ -380,6 +380,7 @@ def test_pplug_rag_trains_and_predicts_on_the_bm25_prompt(tiny_seq2seq_dir, tiny
     assert len(out.outputs) == 4 and out.prompts == rag_prompts(m.ctx, evals, "bm25", 1)
     assert out.prompts[0] == evals[0].input != out.prompts[1]             # empty profile: plain input
     assert m.cost()["n_soft_tokens"] == 2
+    assert len(out.extras["rag_items_cut"]) == 4 and m.cost()["n_rag_items_cut"] == sum(out.extras["rag_items_cut"])
 
 
 # ---------------------------------------------------------------------------------------------- pplug_labels
@@ -431,6 +432,12 @@ def test_pplug_labels_declares_the_tasks_it_cannot_serve():
     assert cls.unsupported_reason(load_task("LaMP_2")) is None and cls.unsupported_reason(load_task("LaMP_3")) is None
     for task in ("LaMP_1", "LaMP_4", "LaMP_7"):
         assert "no labels" in cls.unsupported_reason(load_task(task))
+
+
+def test_a_label_channel_without_a_user_side_is_refused():
+    from benchmark.runs.config import ConfigError, compose
+    with pytest.raises(ConfigError, match="label_channel=true needs method.use_user=true"):
+        compose("LaMP_2", "tasktuned", ["method.label_channel=true"])
 
 
 @pytest.mark.slow

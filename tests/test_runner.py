@@ -174,23 +174,26 @@ def test_unknown_method_fails_before_running(capsys):
 
 
 def test_results_only_commits_keep_the_code_key(tmp_path):
-    """A row's code key hashes the tracked source without results/: committing results keeps it; touching code
+    """A row's code key hashes the tracked code paths: committing results or docs keeps it; touching code
     (uncommitted or committed) changes it; rows from before the key existed fall back to their commit."""
     def git(*args):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
     git("init", "-q")
     git("config", "user.email", "t@t"); git("config", "user.name", "t")
     (tmp_path / "results").mkdir()
-    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "benchmark").mkdir()
+    (tmp_path / "benchmark" / "code.py").write_text("x = 1\n")
+    (tmp_path / "README.md").write_text("docs\n")
     (tmp_path / "results" / "runs.jsonl").write_text("")
     git("add", "."); git("commit", "-qm", "code")
     first = runs.git_state(tmp_path)
     (tmp_path / "results" / "runs.jsonl").write_text('{"row": 1}\n')
     assert runs.git_state(tmp_path)["source_tree"] == first["source_tree"] and not runs.git_state(tmp_path)["dirty"]
-    git("commit", "-qam", "results")
+    (tmp_path / "README.md").write_text("more docs\n")
+    git("commit", "-qam", "results and docs")
     after = runs.git_state(tmp_path)
     assert after["commit"] != first["commit"] and runs.code_key(after) == runs.code_key(first)
-    (tmp_path / "code.py").write_text("x = 2\n")
+    (tmp_path / "benchmark" / "code.py").write_text("x = 2\n")
     dirty = runs.git_state(tmp_path)
     assert dirty["dirty"] and runs.code_key(dirty) != runs.code_key(first)
     git("commit", "-qam", "code change")                 # committing the dirty tree as it was keeps its key

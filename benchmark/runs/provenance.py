@@ -9,7 +9,8 @@ appended last with a single write + fsync, so a kill at any moment leaves either
 a half-written file. Several processes (grid shards, ranks of a SLURM array) may append to one runs.jsonl: each
 append holds an exclusive ``fcntl.flock`` on the file for its write, so rows never interleave. The resume key is
 (task, method, variant, resolved-config hash, data digest, source tree): the source tree key (:func:`git_state`)
-hashes the tracked files without results/, so committing results does not invalidate finished rows.
+hashes the tracked files that can change a row (``CODE_PATHS``: the packages and configs), so committing results,
+docs, tests or scripts does not invalidate finished rows.
 """
 from __future__ import annotations
 
@@ -33,16 +34,19 @@ PACKAGES = ("torch", "lightning", "transformers", "peft", "sentence-transformers
             "evaluate", "omegaconf", "rank-bm25", "scikit-learn", "numpy", "tokenizers")
 
 
-CODE_EXCLUDES = ("results",)   # what a run writes: committing it must not change the code identity of a row
+# What produces a row: the method and benchmark packages, the configs and the pinned dependencies. Results, docs,
+# tests, scripts, the README and the Makefile are left out, so a grid can run across sittings while they change.
+CODE_PATHS = ("benchmark", "baselines", "personaplug", "configs", "pyproject.toml", "requirements.txt",
+              "requirements-models.txt")
 
 
 def git_state(repo: Path = REPO) -> dict[str, Any]:
-    """Commit, the source tree key, a dirty flag and a hash of the uncommitted diff (results/ excluded).
+    """Commit, the source tree key, a dirty flag and a hash of the uncommitted diff, all over ``CODE_PATHS``.
 
-    ``source_tree`` (:func:`source_tree_key`) hashes mode, blob id and path of every tracked file as it is on
-    disk, without ``results/``: the code that produces a row.
-    Resume keys on it, so a commit that only adds results (a grid committed task by task) keeps every finished
-    row of the same code valid, while any change to code or configs starts new rows.
+    ``source_tree`` (:func:`source_tree_key`) hashes mode, blob id and path of every tracked file under
+    ``CODE_PATHS`` as it is on disk: the code that produces a row. Resume keys on it, so a commit that only adds
+    results (a grid committed task by task) or touches docs and tests keeps every finished row valid, while any
+    change to code or configs starts new rows.
     """
     import hashlib
 
@@ -52,7 +56,7 @@ def git_state(repo: Path = REPO) -> dict[str, Any]:
         except (OSError, subprocess.TimeoutExpired):
             return ""
 
-    paths = ["--", ".", *(f":(exclude){x}" for x in CODE_EXCLUDES)]
+    paths = ["--", *CODE_PATHS]
     commit = git("rev-parse", "HEAD") or "unknown"
     changed = git("diff", "HEAD", "--name-only", *paths).splitlines()
     out: dict[str, Any] = {"commit": commit, "dirty": bool(changed)}
